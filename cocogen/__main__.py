@@ -1,0 +1,5 @@
+import sys
+
+from cocogen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,141 @@
+"""Reading model output without ever running it.
+
+Shared pre-processing for every format's parser: strip markdown fences and chat
+preambles, cut at the example separator, and scan Python tokens up to the first error so
+a truncated completion still yields everything written before the cut.  Nothing here
+calls ``exec``, ``eval``, ``compile`` or imports model text; only :mod:`ast` (parse and
+``literal_eval``) and :mod:`tokenize` read it.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cocogen.types import Problem, ProblemKind
+
+__all__ = [
+    "clean_output",
+    "scan_tokens",
+    "string_value",
+    "parse_module_prefix",
+    "CleanText",
+]
+
+_FENCE = re.compile(r"^\s*```[\w+-]*\s*$")
+
+
+@dataclass(frozen=True)
+class CleanText:
+    text: str
+    problems: tuple[Problem, ...]
+    line_offset: int = 0  # lines removed before ``text`` (to report original line numbers)
+
+
+def clean_output(text: str, separator: str = "# END", code_start: re.Pattern[str] | None = None) -> CleanText:
+    """Remove what is not the answer: fences, a chat preamble, anything after the separator.
+
+    ``code_start`` matches the first line of real content (e.g. ``class ...:`` or an
+    indented ``def``); lines before the first match are dropped as a preamble.  Lines
+    after the first ``separator`` line are reported as :attr:`ProblemKind.EXTRA`.
+    """
+    problems: list[Problem] = []
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    offset = 0
+
+    # Keep the body of the first fenced block if the text has one.
+    fence_idx = [i for i, ln in enumerate(lines) if _FENCE.match(ln)]
+    if fence_idx:
+        start = fence_idx[0] + 1
+        end = next((i for i in fence_idx[1:] if i > fence_idx[0]), len(lines))
+        if start > 1 or end < len(lines) - 1:
+            dropped = [ln for ln in lines[: fence_idx[0]] + lines[end + 1 :] if ln.strip()]
+            if dropped:
+                problems.append(Problem(ProblemKind.EXTRA, "text outside the code block was ignored"))
+        offset = start
+        lines = lines[start:end]
+
+    if code_start is not None:
+        first = next((i for i, ln in enumerate(lines) if code_start.match(ln)), None)
+        if first:
+            if any(ln.strip() for ln in lines[:first]):
+                problems.append(Problem(ProblemKind.EXTRA, "text before the code was ignored", line=offset + 1))
+            offset += first
+            lines = lines[first:]
+
+    sep = separator.strip()
+    if sep:
+        for i, ln in enumerate(lines):
+            if ln.strip() == sep:
+                if any(x.strip() for x in lines[i + 1 :]):
+                    problems.append(
+                        Problem(ProblemKind.EXTRA, f"content after {sep!r} was ignored", line=offset + i + 2)
+                    )
+                lines = lines[:i]
+                break
+    return CleanText("\n".join(lines), tuple(problems), offset)
+
+
+def scan_tokens(source: str) -> tuple[list[tokenize.TokenInfo], int | None]:
+    """Python tokens of ``source`` up to the first tokenizer error.
+
+    Returns the tokens and the 1-based line of the error (``None`` when the whole text
+    tokenized).  An unterminated string at the end of a truncated completion is the
+    usual error; every token before it is kept.
+    """
+    out: list[tokenize.TokenInfo] = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            out.append(tok)
+    except tokenize.TokenError as e:
+        line = e.args[1][0] if len(e.args) > 1 and isinstance(e.args[1], tuple) else None
+        return out, line
+    except (IndentationError, SyntaxError) as e:  # tokenize raises these for dedent/odd chars
+        return out, e.lineno
+    return out, None
+
+
+def string_value(tok: tokenize.TokenInfo) -> str | None:
+    """The value of a STRING token (via ``ast.literal_eval``), or ``None`` for f-strings/bytes/odd tokens."""
+    if tok.type != tokenize.STRING:
+        return None
+    s = tok.string
+    prefix = s[: len(s) - len(s.lstrip("rRuUbBfF"))]
+    if any(c in prefix.lower() for c in "bf"):
+        return None
+    try:
+        value = ast.literal_eval(s)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def parse_module_prefix(source: str) -> tuple[ast.Module | None, int | None]:
+    """``ast.parse`` the longest prefix of whole lines that parses.
+
+    Returns the module (``None`` if not even one line parses) and the 1-based line of the
+    original syntax error (``None`` when the whole text parsed).
+    """
+    try:
+        return ast.parse(source), None
+    except (SyntaxError, ValueError) as e:
+        err_line = getattr(e, "lineno", None) or 1
+    lines = source.split("\n")
+    for end in range(min(len(lines), err_line) , 0, -1):
+        try:
+            return ast.parse("\n".join(lines[: end - 1])), err_line
+        except (SyntaxError, ValueError):
+            continue
+    return None, err_line
+
+
+def iter_string_tokens(tokens: list[tokenize.TokenInfo]) -> Iterator[tuple[int, str]]:
+    """``(line, value)`` of every plain string literal among ``tokens``."""
+    for tok in tokens:
+        v = string_value(tok)
+        if v is not None:
+            yield tok.start[0], v
