@@ -24,6 +24,8 @@ __all__ = [
     "string_value",
     "parse_module_prefix",
     "CleanText",
+    "LiteralValue",
+    "read_literal",
 ]
 
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*$")
@@ -139,3 +141,60 @@ def iter_string_tokens(tokens: list[tokenize.TokenInfo]) -> Iterator[tuple[int, 
         v = string_value(tok)
         if v is not None:
             yield tok.start[0], v
+
+
+# Tokens that carry no value: layout and comments around a literal.
+_LAYOUT = frozenset(
+    {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+)
+
+
+@dataclass(frozen=True)
+class LiteralValue:
+    """What :func:`read_literal` found in a fragment of source.
+
+    ``kind`` is one of ``"str"`` (``value`` is the string), ``"none"``, ``"bool"``,
+    ``"number"`` (``value`` is the Python value), ``"empty"`` (no token at all),
+    ``"incomplete"`` (an unterminated string or bracket: the text was cut) or ``"other"``
+    (any other expression; ``value`` is ``None`` and nothing of it was evaluated).
+    ``text`` is the fragment without surrounding whitespace and comment.
+    """
+
+    kind: str
+    value: object
+    text: str
+
+
+def read_literal(source: str) -> LiteralValue:
+    """Read one literal (e.g. the right-hand side of ``x = ...``) without evaluating code.
+
+    Only plain string, ``None``/``True``/``False`` and number tokens are accepted; adjacent
+    strings are joined as Python does, and a trailing ``;`` is allowed.  Calls, names and operators come back as
+    ``"other"`` and are never run.
+
+    Examples
+    --------
+    >>> read_literal(' "sky"  # a comment').value
+    'sky'
+    >>> read_literal("None").kind
+    'none'
+    >>> read_literal('"unfinished').kind
+    'incomplete'
+    >>> read_literal("__import__('os').system('true')").kind
+    'other'
+    """
+    tokens, err = scan_tokens(source)
+    toks = [t for t in tokens if t.type not in _LAYOUT]
+    if toks and toks[-1].type == tokenize.OP and toks[-1].string == ";":
+        toks.pop()
+    one_line = bool(toks) and toks[0].start[0] == toks[-1].end[0] == 1
+    text = source[toks[0].start[1] : toks[-1].end[1]] if one_line else source.strip()
+    # Python < 3.12 yields an ERRORTOKEN for an unterminated quote instead of raising.
+    if err is not None or any(t.type == tokenize.ERRORTOKEN and t.string.strip() in ("'", '"') for t in toks):
+        return LiteralValue("incomplete", None, source.strip())
+    if not toks:
+        return LiteralValue("empty", None, "")
+    if all(t.type == tokenize.STRING for t in toks):
+        parts = [string_value(t) for t in toks]
+        if any(p is None for p in parts):
+            return LiteralValue("other", None, text)
