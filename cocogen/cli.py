@@ -267,13 +267,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score predictions against references")
     p.add_argument("--task", required=True)
     p.add_argument("--predictions", required=True, help="run file or recorded-output JSONL")
-    p.add_argument("--references", help="reference JSONL (default: the task's dataset split)")
+    p.add_argument(
+        "--references", help="split name, reference JSONL or ProPara answers.tsv (default: those in the predictions)"
+    )
     p.add_argument("--out", help="write per-example metrics to this JSONL file")
+    p.add_argument("--format", help="format whose parser reads the completions (default: the run's, else code)")
+    p.add_argument(
+        "--convention",
+        choices=["prompt", "gold"],
+        default="prompt",
+        help="ExplaGraphs: score stance against the prompt's stance (CoCoGen, default) or the dataset label",
+    )
+    p.add_argument("--ged-timeout", type=float, help="seconds per exact graph edit distance (then a bound)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("report", help="compare runs side by side")
     p.add_argument("runs", nargs="+")
+    p.add_argument("--task", help="task of recorded-output files (run files name theirs)")
+    p.add_argument("--convention", choices=["prompt", "gold"], default="prompt", help="ExplaGraphs stance convention")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
     return ap
