@@ -1,0 +1,73 @@
+"""Compare: the same input and model through the code prompt, the text baseline and other formats."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cocogen import widgets as w
+from cocogen.compare import compare_formats, default_formats
+
+st.title("Compare formats")
+st.caption(
+    "The same input, model and few-shot examples, written as code and as flat text. "
+    "Load a dataset row to score each answer against its reference."
+)
+choice, settings = w.current()
+
+task = w.task_picker()
+left, right = st.columns([2, 3], gap="large")
+query = None
+with left:
+    w.dataset_filler(task)
+    values = w.input_form(task)
+    with w.guard("Reading the input"):
+        query = task.from_input(values)
+with right:
+    formats = st.multiselect(
+        "Formats",
+        list(task.formats),
+        default=default_formats(task),
+        key=f"cmp_formats:{task.name}",
+        format_func=lambda n: f"{n} · {task.formats[n].kind}",
+        persist_state="session",
+    )
+    reference = w.reference_for(task, query)
+    if reference is not None:
+        st.success(f"Reference: dataset row **{reference.id}** — answers are scored against it.")
+    else:
+        st.info(
+            "No reference: fill the form from a dataset row to see what each format got right, missed and invented."
+        )
+    pool = w.fewshot_pool_or_error(task)
+    st.caption(
+        f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "
+        f"(selection: {settings.select})."
+    )
+    go = st.button(
+        "Compare", type="primary", icon=":material/compare_arrows:", key="cmp_go", disabled=query is None or not formats
+    )
+
+if go and query is not None:
+    with w.guard("Comparing"):
+        backend = w.backend_for(task.name)
+        with st.spinner(f"Generating {len(formats)} answers with {choice.describe()}…"):
+            outcomes = compare_formats(
+                task,
+                formats,
+                query,
+                backend,
+                reference=reference.graph if reference is not None else None,
+                pool=pool,
+                k=settings.k,
+                select=settings.select,
+                seed=settings.select_seed,
+                token_budget=settings.token_budget,
+                params=settings.params(),
+                cache=w.completion_cache(settings.use_cache),
+            )
+        st.session_state["cmp_result"] = (task.name, outcomes, reference)
+
+saved = st.session_state.get("cmp_result")
+if saved is not None and saved[0] == task.name:
+    st.divider()
+    w.show_comparison(saved[1], saved[2])
