@@ -25,3 +25,7 @@ def data_dir() -> Path:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never write completions or downloads into the user's real cache during tests."""
     monkeypatch.setenv("COCOGEN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cocogen-cache"))
+
+
+# The fake OpenAI-compatible server (tests/fakes/openai_server.py) for backend and run tests.
+from tests.fakes.fixtures import _server, api_env, fake_server  # noqa: E402,F401

@@ -128,7 +128,8 @@ class Backend(Protocol):
 
     ``signature()`` is a stable, secret-free string naming the backend, model and every
     setting that changes its output; it keys the completion cache and is written into
-    run files, so it must never contain an API key.
+    run files, so it must never contain an API key.  An optional class attribute
+    ``cacheable = False`` keeps a backend's answers out of the completion cache.
     """
 
     name: str
@@ -213,6 +214,13 @@ def make_backend(name: str, **options: Any) -> Backend:
     kwargs = {k: v for k, v in options.items() if v is not None}
     try:
         return factory(**kwargs)
+    except ModuleNotFoundError as e:
+        # A backend that imports its heavy dependency only when built (llama_cpp).
+        missing = e.name or "?"
+        raise ConfigError(
+            f"The {name!r} backend needs the Python package {missing!r}, which is not installed.",
+            hint=_INSTALL_HINTS.get(missing.split(".")[0], f"Install {missing!r}."),
+        ) from e
     except TypeError as e:
         # An option the backend does not take: say which, instead of a bare TypeError.
         m = re.search(r"unexpected keyword argument '(\w+)'", str(e))

@@ -1,0 +1,364 @@
+"""Any OpenAI-compatible server (OpenAI, vLLM, llama.cpp server, Ollama, LM Studio, ...).
+
+Two ways to ask for a completion:
+
+``completion``
+    The legacy ``/v1/completions`` endpoint: the code prompt goes in as is and the model
+    continues it.  This is what code models and most self-hosted servers serve, and what
+    the paper used.
+``chat``
+    ``/v1/chat/completions`` for chat-only models: the prompt is sent as a completion task
+    with short instructions, and the continuation is read back out of the reply's code
+    fence, with any repeated part of the query removed.
+``auto`` (default)
+    Try ``completion``; if the server says the model or endpoint does not support it,
+    switch to ``chat`` for the rest of this backend's life.
+
+Retries, timeouts and ``Retry-After`` are the ``openai`` client's own (``max_retries``,
+``timeout``).  The only retry added here is for a 200 answer whose body is not valid
+JSON, which the client does not retry.  The API key is handed to the client and never
+stored in the signature, the run files, the cache or any message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from cocogen.backends.base import DEFAULT_TOP_P, RequestContext, translate_errors
+from cocogen.errors import BackendError, ConfigError
+from cocogen.settings import DEFAULT_MAX_RETRIES, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
+from cocogen.types import Generation
+
+__all__ = ["OpenAIBackend", "extract_code", "strip_repeated_prefix", "CHAT_INSTRUCTIONS"]
+
+CHAT_INSTRUCTIONS = (
+    "You are a code completion engine. The user message is the beginning of a Python file: "
+    "finished examples, each followed by a line '# END', and then an unfinished program. "
+    "Continue the unfinished program exactly in the style of the examples. Reply with only the "
+    "continuation in a single ```python code block: do not repeat the given lines, do not explain, "
+    "and stop where the examples write '# END'."
+)
+
+# Placeholder for servers that need no key (vLLM, llama.cpp server, Ollama): the client
+# insists on one.  It is not a secret.
+NO_KEY = "no-key-required"
+
+_FALLBACK_HINTS = re.compile(r"not supported|chat model|chat/completions|does not support|unsupported|not found", re.I)
+_FENCE_OPEN = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$", re.M)
+_FENCE_CLOSE = re.compile(r"^[ \t]*```[ \t]*$", re.M)
+
+Mode = Literal["auto", "completion", "chat"]
+
+
+def _env(*names: str) -> str | None:
+    for n in names:
+        v = os.environ.get(n)
+        if v:
+            return v
+    return None
+
+
+def public_url(url: str | None) -> str:
+    """The URL without credentials or query string (safe to log and to key caches by).
+
+    Examples
+    --------
+    >>> public_url("https://user:secret@api.example.com/v1?key=abc")
+    'https://api.example.com/v1'
+    """
+    if not url:
+        return "default"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def extract_code(reply: str) -> str:
+    """The body of the first fenced code block of a chat reply, or the whole reply without one.
+
+    An unclosed fence (the reply was cut by a stop sequence or ``max_tokens``) keeps
+    everything after the opening line.
+
+    Examples
+    --------
+    >>> extract_code("Sure!\\n```python\\n    x = 1\\n```\\nDone.")
+    '    x = 1\\n'
+    >>> extract_code("```python\\n    x = 1\\n")
+    '    x = 1\\n'
+    >>> extract_code("    x = 1\\n")
+    '    x = 1\\n'
+    """
+    m = _FENCE_OPEN.search(reply)
+    if not m:
+        return reply
+    start = m.end() + 1 if m.end() < len(reply) and reply[m.end()] == "\n" else m.end()
+    close = _FENCE_CLOSE.search(reply, start)
+    return reply[start : close.start()] if close else reply[start:]
+
+
+def strip_repeated_prefix(answer: str, query_text: str) -> str:
+    """Remove the part of ``query_text`` a chat model repeated at the start of its answer.
+
+    Chat models often restate the unfinished program (all of it, or its last lines)
+    before continuing.  Lines are compared without surrounding whitespace; the repeated
+    lines must be a run of query lines that ends at the query's last non-blank line.
+
+    Examples
+    --------
+    >>> q = "class A:\\n    def __init__(self):\\n        self.x = 1\\n"
+    >>> strip_repeated_prefix("class A:\\n    def __init__(self):\\n        self.x = 1\\n        self.y = 2\\n", q)
+    '        self.y = 2\\n'
+    >>> strip_repeated_prefix("        self.x = 1\\n        self.y = 2\\n", q)
+    '        self.y = 2\\n'
+    >>> strip_repeated_prefix("        self.y = 2\\n", q)
+    '        self.y = 2\\n'
+    """
+    if query_text and answer.startswith(query_text):
+        return answer[len(query_text) :]
+    q = [ln.strip() for ln in query_text.splitlines() if ln.strip()]
+    lines = answer.splitlines(keepends=True)
+    # Index of the first non-blank answer line.
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if not q or first is None:
+        return answer
+    best = 0  # number of answer lines (from `first`) that repeat the query's tail
+    for start in range(len(q)):
+        run = q[start:]
+        i, matched = first, 0
+        while matched < len(run) and i < len(lines):
+            if not lines[i].strip():
+                i += 1
+                continue
+            if lines[i].strip() != run[matched]:
+                break
+            matched += 1
+            i += 1
+        if matched == len(run):
+            best = i
+            break  # the earliest start is the longest repetition
+    return "".join(lines[best:]) if best else answer
+
+
+class OpenAIBackend:
+    """Completions from an OpenAI-compatible server.
+
+    Parameters
+    ----------
+    model
+        Model name; default ``$COCOGEN_MODEL``.
+    base_url
+        Server URL ending in ``/v1``; default ``$COCOGEN_BASE_URL``, ``$OPENAI_BASE_URL``,
+        else OpenAI's.
+    api_key
+        Default ``$COCOGEN_API_KEY``, ``$OPENAI_API_KEY``; may be omitted for a
+        self-hosted server.
+    mode
+        ``"auto"``, ``"completion"`` or ``"chat"`` (see the module docstring).
+    client
+        A ready ``openai.OpenAI`` client (then ``base_url``/``api_key``/``timeout``/
+        ``max_retries`` are taken from it).
+    """
+
+    name = "openai"
+    supports_grammar = False
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        mode: Mode = "auto",
+        client: Any = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        chat_instructions: str = CHAT_INSTRUCTIONS,
+    ) -> None:
+        if mode not in ("auto", "completion", "chat"):
+            raise ConfigError(f"Unknown mode {mode!r} for the openai backend.", hint="Choose auto, completion or chat.")
+        model = model or _env("COCOGEN_MODEL")
+        if not model:
+            raise ConfigError(
+                "No model was chosen for the openai backend.", hint="Pass --model NAME or set COCOGEN_MODEL."
+            )
+        self._model = model
+        self._configured_mode: Mode = mode
+        self._resolved: Literal["completion", "chat"] | None = None if mode == "auto" else mode
+        self._mode_lock = threading.Lock()
+        self.chat_instructions = chat_instructions
+        self.max_retries = max_retries
+        if client is None:
+            import openai
+
+            base_url = base_url or _env("COCOGEN_BASE_URL", "OPENAI_BASE_URL")
+            key = api_key or _env("COCOGEN_API_KEY", "OPENAI_API_KEY")
+            if not key:
+                if base_url is None:
+                    raise ConfigError(
+                        "No API key for the OpenAI API.",
+                        hint="Set COCOGEN_API_KEY (or OPENAI_API_KEY), or point --base-url at a self-hosted server.",
+                    )
+                key = NO_KEY
+            client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        self._client = client
+        self._secret = str(getattr(client, "api_key", "") or "")
+        self.base_url = public_url(str(getattr(client, "base_url", base_url) or ""))
+
+    # --- identity -----------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def mode(self) -> Literal["completion", "chat"]:
+        """The endpoint in use (``completion`` until ``auto`` has had to fall back)."""
+        return self._resolved or "completion"
+
+    def signature(self) -> str:
+        """Backend, server, model and mode; never the key.
+
+        Examples
+        --------
+        >>> OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", api_key="sk-secret-123456789").signature()
+        'openai|url=http://127.0.0.1:9/v1|model=m|mode=auto'
+        """
+        sig = f"openai|url={self.base_url}|model={self._model}|mode={self._configured_mode}"
+        if self._configured_mode != "completion" and self.chat_instructions != CHAT_INSTRUCTIONS:
+            import hashlib
+
+            sig += f"|instructions={hashlib.sha256(self.chat_instructions.encode()).hexdigest()[:12]}"
+        return sig
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend({self.signature()!r})"
+
+    @property
+    def provider(self) -> str:
+        return f"the model server at {self.base_url}"
+
+    # --- requests -----------------------------------------------------------------------
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        stop: Sequence[str] = (),
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = DEFAULT_TOP_P,
+        n: int = 1,
+        seed: int | None = None,
+        context: RequestContext | None = None,
+    ) -> list[Generation]:
+        kwargs: dict[str, Any] = {
+            "model": self._model,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "n": n,
+        }
+        if stop:
+            kwargs["stop"] = list(stop)[:4]  # the OpenAI API accepts at most 4
+        if seed is not None:
+            kwargs["seed"] = seed
+        if self._resolved == "chat":
+            return self._chat(prompt, kwargs, context)
+        try:
+            return self._completion(prompt, kwargs)
+        except BackendError as e:
+            if self._configured_mode == "auto" and self._resolved is None and _says_unsupported(e):
+                with self._mode_lock:
+                    self._resolved = "chat"
+                return self._chat(prompt, kwargs, context)
+            raise
+
+    def _call(self, fn: Any, **kwargs: Any) -> tuple[Any, float]:
+        """One request through the client, plus our retry of unparseable 200 answers."""
+        attempt = 0
+        while True:
+            t0 = time.perf_counter()
+            try:
+                with translate_errors(self.provider, [self._secret]):
+                    resp = fn(**kwargs)
+                return resp, time.perf_counter() - t0
+            except BackendError as e:
+                malformed = e.status is None and "not valid JSON" in str(e)
+                if not malformed or attempt >= self.max_retries:
+                    raise
+                attempt += 1
+                time.sleep(min(0.25 * 2**attempt, 4.0))
+
+    def _completion(self, prompt: str, kwargs: dict[str, Any]) -> list[Generation]:
+        resp, seconds = self._call(self._client.completions.create, prompt=prompt, **kwargs)
+        if self._configured_mode == "auto" and self._resolved is None:
+            with self._mode_lock:
+                self._resolved = self._resolved or "completion"
+        usage = getattr(resp, "usage", None)
+        p_tok = getattr(usage, "prompt_tokens", None)
+        c_tok = getattr(usage, "completion_tokens", None)
+        choices = sorted(resp.choices or [], key=lambda c: c.index or 0)
+        if not choices:
+            raise BackendError(f"{self.provider} returned no completion.", retryable=True)
+        per = c_tok // len(choices) if isinstance(c_tok, int) and len(choices) > 1 else c_tok
+        return [
+            Generation(
+                text=c.text or "",
+                finish_reason=c.finish_reason,
+                prompt_tokens=p_tok,
+                completion_tokens=per,
+                seconds=seconds,
+                raw={"id": resp.id, "model": resp.model, "endpoint": "completions"},
+            )
+            for c in choices
+        ]
+
+    def _chat(self, prompt: str, kwargs: dict[str, Any], context: RequestContext | None) -> list[Generation]:
+        messages = [
+            {"role": "system", "content": self.chat_instructions},
+            {"role": "user", "content": prompt},
+        ]
+        resp, seconds = self._call(self._client.chat.completions.create, messages=messages, **kwargs)
+        query_text = context.query_text if context is not None and context.query_text else _last_query(prompt, kwargs)
+        usage = getattr(resp, "usage", None)
+        p_tok = getattr(usage, "prompt_tokens", None)
+        c_tok = getattr(usage, "completion_tokens", None)
+        choices = sorted(resp.choices or [], key=lambda c: c.index or 0)
+        if not choices:
+            raise BackendError(f"{self.provider} returned no answer.", retryable=True)
+        per = c_tok // len(choices) if isinstance(c_tok, int) and len(choices) > 1 else c_tok
+        gens = []
+        for c in choices:
+            reply = (c.message.content if c.message else None) or ""
+            gens.append(
+                Generation(
+                    text=strip_repeated_prefix(extract_code(reply), query_text),
+                    finish_reason=c.finish_reason,
+                    prompt_tokens=p_tok,
+                    completion_tokens=per,
+                    seconds=seconds,
+                    raw={"id": resp.id, "model": resp.model, "endpoint": "chat", "reply": reply},
+                )
+            )
+        return gens
+
+
+def _last_query(prompt: str, kwargs: dict[str, Any]) -> str:
+    """Without a :class:`RequestContext`, the query is what follows the last separator."""
+    stops = kwargs.get("stop") or []
+    if stops and stops[0] in prompt:
+        return prompt.rsplit(stops[0], 1)[-1].lstrip("\n")
+    return prompt
+
+
+def _says_unsupported(e: BackendError) -> bool:
+    """Does this error mean "use the chat endpoint for this model"?"""
+    return e.status in (404, 400, 405, 501) and bool(_FALLBACK_HINTS.search(str(e)) or e.status in (405, 501))

@@ -1,0 +1,686 @@
+"""Batch runs over a dataset split: concurrent, rate-limited, resumable, never losing work.
+
+A *run file* is JSON Lines.  Its first line is a header (task, format, backend signature,
+model, generation and prompt settings); every other line is one example's record, written
+and flushed the moment the example finishes:
+
+``id``, ``status`` (``"ok"`` or ``"failed"``), ``input``, ``prompt``, ``query_text``,
+``examples`` (few-shot ids), ``completion``, ``code``, ``graph``, ``problems``,
+``reference``, ``usage``, ``timing``, ``backend``, ``model``, ``params`` and, for a failed
+example, ``error``.  No API key is ever written: backends expose only a secret-free
+``signature()``, and error messages are redacted.
+
+Running the same command again *resumes*: examples already recorded ``ok`` are skipped,
+failed ones are retried, and the file ends with exactly one record per example.  A
+crash, a ``kill`` or Ctrl-C loses at most the requests in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cocogen.backends.base import Backend, GenerationParams, redact
+from cocogen.cache import CompletionCache
+from cocogen.errors import BackendError, CocogenError, ConfigError, DataError
+from cocogen.pipeline import backend_from_args, generate, params_from_args
+from cocogen.prompts import build_prompt
+from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
+from cocogen.tasks.base import Format, Task, get_format, get_task
+from cocogen.types import Example, Generation
+
+__all__ = [
+    "RateLimiter",
+    "RunFile",
+    "RunSummary",
+    "read_run",
+    "run_batch",
+    "cmd_run",
+    "RUN_FORMAT_VERSION",
+]
+
+log = logging.getLogger(__name__)
+
+RUN_FORMAT_VERSION = 1
+DEFAULT_CONCURRENCY = 4
+# Stop a run when this many examples in a row fail: the server is down or misconfigured,
+# and hammering it with the rest of the split helps nobody.  Re-running resumes.
+MAX_CONSECUTIVE_FAILURES = 10
+# Errors that will fail every example alike (bad key, unknown model): stop at once.
+FATAL_STATUSES = frozenset({401, 403, 404})
+
+ProgressCallback = Callable[["RunProgress"], None]
+
+
+# --- rate limiting ------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Spaces request starts evenly so that at most ``rpm`` begin per minute.
+
+    Shared by all worker threads.  ``rpm=None`` (or 0) means no limit.
+
+    Examples
+    --------
+    >>> lim = RateLimiter(rpm=600)            # one start every 0.1 s
+    >>> t = time.monotonic(); _ = [lim.acquire() for _ in range(3)]
+    >>> 0.18 <= time.monotonic() - t < 2.0
+    True
+    """
+
+    def __init__(self, rpm: float | None) -> None:
+        if rpm is not None and rpm < 0:
+            raise ConfigError(f"--rpm must be positive, not {rpm!r}.")
+        self.interval = 60.0 / rpm if rpm else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self, cancel: threading.Event | None = None) -> bool:
+        """Wait for this request's slot; ``False`` if ``cancel`` was set while waiting."""
+        if not self.interval:
+            return not (cancel is not None and cancel.is_set())
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        wait = slot - time.monotonic()
+        if wait > 0:
+            if cancel is not None:
+                return not cancel.wait(wait)
+            time.sleep(wait)
+        return not (cancel is not None and cancel.is_set())
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _LimitedBackend:
+    """A backend proxy that takes a rate-limiter slot before each real request (cache hits take none)."""
+
+    def __init__(self, inner: Backend, limiter: RateLimiter, cancel: threading.Event) -> None:
+        self._inner = inner
+        self._limiter = limiter
+        self._cancel = cancel
+        self.name = inner.name
+        self.mode = inner.mode
+        self.supports_grammar = inner.supports_grammar
+        self.cacheable = getattr(inner, "cacheable", True)
+
+    @property
+    def model(self) -> str:
+        return self._inner.model
+
+    def signature(self) -> str:
+        return self._inner.signature()
+
+    def complete(self, prompt: str, **kwargs: Any) -> list[Generation]:
+        if not self._limiter.acquire(self._cancel):
+            raise _Cancelled
+        return self._inner.complete(prompt, **kwargs)
+
+
+# --- run files ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunFile:
+    """A run file read back: its header and the last record of each example id, in file order."""
+
+    path: Path
+    header: dict[str, Any] | None
+    records: list[dict[str, Any]]
+    partial_tail: bool = False  # the last line was cut mid-write (a killed run)
+    duplicates: int = 0  # ids recorded more than once (a retried example)
+
+    def by_id(self) -> dict[str, dict[str, Any]]:
+        return {r["id"]: r for r in self.records}
+
+    @property
+    def ok_ids(self) -> set[str]:
+        return {r["id"] for r in self.records if r.get("status") == "ok"}
+
+    @property
+    def failed_ids(self) -> set[str]:
+        return {r["id"] for r in self.records if r.get("status") != "ok"}
+
+
+def read_run(path: str | Path) -> RunFile:
+    """Read a run file, keeping the last record per id and tolerating a cut-off last line.
+
+    Raises :class:`DataError` (with the line number) for a malformed line elsewhere.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise DataError("run file not found", path=str(p)) from None
+    text = data.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    partial = bool(lines) and lines[-1] != ""
+    header: dict[str, Any] | None = None
+    latest: dict[str, dict[str, Any]] = {}
+    seen = 0
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except ValueError:
+            if i == len(lines) and partial:
+                break
+            raise DataError("not valid JSON", path=str(p), line=i) from None
+        if i == len(lines) and partial:
+            partial = False  # a complete object that only lacks its newline
+        if not isinstance(d, dict):
+            raise DataError("expected a JSON object", path=str(p), line=i)
+        if d.get("kind") == "header":
+            header = d if header is None else header
+            continue
+        if "id" not in d:
+            raise DataError("record without an id", path=str(p), line=i)
+        seen += 1
+        rid = str(d["id"])
+        d["id"] = rid
+        latest.pop(rid, None)  # re-insert so the order is that of the latest record
+        latest[rid] = d
+    return RunFile(p, header, list(latest.values()), partial, seen - len(latest))
+
+
+def _iso_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _header(
+    task: Task,
+    fmt: Format,
+    backend: Backend,
+    params: GenerationParams,
+    prompt_settings: dict[str, Any],
+    split: str | None,
+) -> dict[str, Any]:
+    from cocogen import __version__
+
+    return {
+        "kind": "header",
+        "version": RUN_FORMAT_VERSION,
+        "task": task.name,
+        "format": fmt.name,
+        "split": split,
+        "backend": backend.signature(),
+        "backend_name": backend.name,
+        "model": backend.model,
+        "params": params.to_dict(),
+        "prompt": prompt_settings,
+        "created": _iso_now(),
+        "cocogen": __version__,
+    }
+
+
+# Header fields that must match for a resume to continue the same experiment.
+_RESUME_KEYS = ("task", "format", "backend", "params", "prompt")
+
+
+def _check_resume(path: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+    if old is None:
+        raise ConfigError(
+            f"{path} exists but is not a cocogen run file (no header line).",
+            hint="Choose another --out path.",
+        )
+    diffs = [k for k in _RESUME_KEYS if old.get(k) != new.get(k)]
+    if diffs:
+        detail = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in diffs)
+        raise ConfigError(
+            f"{path} was written by a run with other settings ({detail}).",
+            hint="Re-run with the same settings to resume it, or choose another --out path.",
+        )
+
+
+def _truncate_partial_tail(path: Path) -> None:
+    """Cut a half-written last line so the next append starts on a fresh line."""
+    with open(path, "rb+") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        # Find the last newline; everything after it is the cut line.
+        pos = size - 1
+        chunk = 65536
+        while pos > 0:
+            start = max(0, pos - chunk)
+            fh.seek(start)
+            buf = fh.read(pos - start)
+            nl = buf.rfind(b"\n")
+            if nl >= 0:
+                last_nl = start + nl
+                tail_start = last_nl + 1
+                fh.seek(tail_start)
+                tail = fh.read()
+                try:
+                    json.loads(tail)
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(b"\n")  # a complete record that only lacked its newline
+                except ValueError:
+                    fh.truncate(tail_start)
+                return
+            pos = start
+        fh.truncate(0)
+
+
+def _compact(run: RunFile) -> None:
+    """Rewrite the file with one record per id (atomically: a crash leaves the old file)."""
+    tmp = run.path.with_name(run.path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        if run.header is not None:
+            fh.write(json.dumps(run.header, ensure_ascii=False) + "\n")
+        for r in run.records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, run.path)
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class RunProgress:
+    """What the progress callback receives after each finished example."""
+
+    done: int  # examples with a record, including those done before this run
+    total: int
+    ok: int  # this run
+    failed: int  # this run
+    cached: int  # this run
+    record: dict[str, Any] | None
+    elapsed_s: float
+
+
+@dataclass
+class RunSummary:
+    path: str
+    total: int  # unique examples asked for
+    skipped: int  # already done before this run
+    ok: int  # finished ok in this run
+    failed: int  # recorded as failed in this run
+    cached: int  # served from the cache in this run
+    cancelled: bool
+    seconds: float
+    remaining: int  # neither done before nor finished now (a cancelled or stopped run)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)  # first few failure messages
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0 and self.failed == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "complete": self.complete}
+
+
+def _error_info(e: BaseException, secrets: Sequence[str] = ()) -> dict[str, Any]:
+    if isinstance(e, CocogenError):
+        return {
+            "type": type(e).__name__,
+            "message": redact(str(e), secrets),
+            "hint": redact(e.hint, secrets),
+            "retryable": bool(getattr(e, "retryable", False)),
+            "status": getattr(e, "status", None),
+        }
+    return {
+        "type": type(e).__name__,
+        "message": redact(f"internal error: {e}", secrets),
+        "hint": "This is a bug in cocogen; please report it with the run file.",
+        "retryable": False,
+        "status": None,
+    }
+
+
+def run_batch(
+    task: Task | str,
+    fmt: Format | str | None,
+    backend: Backend,
+    examples: Iterable[Example],
+    out: str | Path,
+    *,
+    params: GenerationParams | dict[str, Any] | None = None,
+    pool: Sequence[Example] | None = None,
+    k: int = DEFAULT_K,
+    select: str = "fixed",
+    seed: int = 0,
+    token_budget: int | None = DEFAULT_TOKEN_BUDGET,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    rpm: float | None = None,
+    cache: CompletionCache | None = None,
+    split: str | None = None,
+    progress: bool = True,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
+) -> RunSummary:
+    """Generate for every example not yet done in ``out``, appending one record per example.
+
+    Parameters
+    ----------
+    examples
+        Dataset rows (``task.load(split)``); their outputs become each record's ``reference``.
+    out
+        The run file.  If it exists, the run resumes it (same settings required).
+    concurrency
+        Requests in flight at once (worker threads).
+    rpm
+        Requests per minute at most (``None``: unlimited); cache hits do not count.
+    progress
+        Show a tqdm bar (rate, ETA) on stderr.
+    on_progress
+        Called in the calling thread after every finished example (the app's progress bar).
+    cancel
+        Set it to stop: no new request starts; those in flight finish and are recorded.
+
+    Raises
+    ------
+    BackendError
+        When the run had to stop (a bad key or model, or many failures in a row); what
+        finished is in the file and re-running resumes.
+    KeyboardInterrupt
+        Re-raised after recording the requests in flight.
+    """
+    t_start = time.perf_counter()
+    t = get_task(task) if isinstance(task, str) else task
+    f = fmt if isinstance(fmt, Format) else get_format(t, fmt)
+    p = params if isinstance(params, GenerationParams) else GenerationParams.from_dict(params)
+    if concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, not {concurrency}.")
+    cancel = cancel or threading.Event()
+    out = Path(out)
+    prompt_settings = {"k": k, "select": select, "seed": seed, "token_budget": token_budget, "pool": _pool_name(pool)}
+    header = _header(t, f, backend, p, prompt_settings, split)
+
+    unique: dict[str, Example] = {}
+    for ex in examples:
+        unique.setdefault(str(ex.id), ex)
+    total = len(unique)
+
+    done_ok: set[str] = set()
+    if out.exists():
+        _truncate_partial_tail(out)  # a run killed mid-write; may leave the file empty
+    if out.exists() and out.stat().st_size > 0:
+        existing = read_run(out)
+        _check_resume(out, existing.header, header)
+        done_ok = existing.ok_ids & unique.keys()
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(header, ensure_ascii=False) + "\n")
+    todo = [ex for rid, ex in unique.items() if rid not in done_ok]
+    skipped = total - len(todo)
+
+    secrets = [s for s in (getattr(backend, "_secret", None),) if s]
+    limiter = RateLimiter(rpm)
+    proxied: Backend = _LimitedBackend(backend, limiter, cancel) if limiter.interval else backend  # type: ignore[assignment]
+    shared_pool = t.fewshot() if pool is None else list(pool)
+
+    def work(ex: Example) -> dict[str, Any] | None:
+        if cancel.is_set():
+            return None
+        started = _iso_now()
+        query = t.query_of(ex.graph)
+        base: dict[str, Any] = {
+            "kind": "example",
+            "id": str(ex.id),
+            "task": t.name,
+            "format": f.name,
+            "input": t.to_input(query),
+        }
+        prompt = None
+        try:
+            prompt = build_prompt(t, f, query, shared_pool, k=k, select=select, seed=seed, token_budget=token_budget)
+            res = generate(
+                t,
+                f,
+                query,
+                proxied,
+                params=p,
+                cache=cache,
+                example_id=str(ex.id),
+                prompt=prompt,
+            )
+        except _Cancelled:
+            return None
+        except Exception as e:  # noqa: BLE001 - one bad example must not sink the run; it is recorded
+            if not isinstance(e, CocogenError):
+                log.exception("example %s failed unexpectedly", ex.id)
+            rec = {
+                **base,
+                "status": "failed",
+                "error": _error_info(e, secrets),
+                "prompt": prompt.text if prompt is not None else None,
+                "query_text": prompt.query_text if prompt is not None else None,
+                "reference": ex.graph.to_dict(),
+                "backend": backend.signature(),
+                "model": backend.model,
+                "params": p.to_dict(),
+                "started": started,
+                "finished": _iso_now(),
+            }
+            rec["_exc"] = e  # removed before writing; used to decide whether to stop
+            return rec
+        rec = {
+            **base,
+            "status": "ok",
+            "prompt": res.prompt.text,
+            "query_text": res.prompt.query_text,
+            "examples": [e.id for e in res.prompt.examples],
+            "completion": res.completion,
+            "code": res.code,
+            "ok": res.ok,
+            "graph": res.graph.to_dict() if res.graph is not None else None,
+            "problems": [pr.to_dict() for pr in res.problems],
+            "reference": ex.graph.to_dict(),
+            "usage": res.usage(),
+            "timing": {k2: round(v, 6) for k2, v in res.timing.items()},
+            "backend": res.backend,
+            "model": res.model,
+            "params": p.to_dict(),
+            "started": started,
+            "finished": _iso_now(),
+        }
+        if len(res.samples) > 1:
+            rec["samples"] = [s.completion for s in res.samples]
+            rec["sample_graphs"] = [s.parse.to_dict() for s in res.samples]
+        return rec
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=total,
+            initial=skipped,
+            unit="ex",
+            desc=f"{t.name}/{f.name}",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            smoothing=0.1,
+        )
+    n_ok = n_failed = n_cached = 0
+    p_tok = c_tok = 0
+    failures: list[dict[str, Any]] = []
+    consecutive = 0
+    stop_error: BaseException | None = None
+    interrupted = False
+
+    fh = open(out, "a", encoding="utf-8")  # noqa: SIM115 - closed in the finally below
+
+    def record(rec: dict[str, Any]) -> None:
+        nonlocal n_ok, n_failed, n_cached, p_tok, c_tok, consecutive, stop_error
+        exc = rec.pop("_exc", None)
+        fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+        fh.flush()  # at once: a kill after this line loses nothing of this example
+        if rec["status"] == "ok":
+            n_ok += 1
+            consecutive = 0
+            u = rec.get("usage") or {}
+            n_cached += int(bool(u.get("cached")))
+            p_tok += u.get("prompt_tokens") or 0
+            c_tok += u.get("completion_tokens") or 0
+        else:
+            n_failed += 1
+            consecutive += 1
+            if len(failures) < 5:
+                failures.append({"id": rec["id"], **rec["error"]})
+            fatal = isinstance(exc, ConfigError) or (
+                isinstance(exc, BackendError) and exc.status in FATAL_STATUSES and not exc.retryable
+            )
+            if stop_error is None and (fatal or consecutive >= max_consecutive_failures):
+                if fatal:
+                    stop_error = exc
+                else:
+                    last = rec["error"]["message"]
+                    stop_error = BackendError(
+                        f"Stopped after {consecutive} examples in a row failed; the last error was: {last}",
+                        hint="Fix the cause and re-run the same command: finished examples are kept.",
+                    )
+                cancel.set()
+        if bar is not None:
+            bar.set_postfix(ok=n_ok, failed=n_failed, cached=n_cached, refresh=False)
+            bar.update(1)
+        if on_progress is not None:
+            on_progress(
+                RunProgress(
+                    skipped + n_ok + n_failed,
+                    total,
+                    n_ok,
+                    n_failed,
+                    n_cached,
+                    rec,
+                    time.perf_counter() - t_start,
+                )
+            )
+
+    executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cocogen-run")
+    futures: list[Future[dict[str, Any] | None]] = []
+    try:
+        futures = [executor.submit(work, ex) for ex in todo]
+        try:
+            for fut in as_completed(futures):
+                rec = fut.result()
+                if rec is not None:
+                    record(rec)
+        except KeyboardInterrupt:
+            interrupted = True
+            cancel.set()
+            for fut in futures:
+                fut.cancel()
+            # Requests already in flight were paid for: wait for them and keep their answers.
+            for fut in futures:
+                if fut.cancelled():
+                    continue
+                try:
+                    rec = fut.result()
+                except BaseException:  # noqa: BLE001 - best effort while shutting down
+                    continue
+                if rec is not None:
+                    record(rec)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        fh.close()
+        if bar is not None:
+            bar.close()
+        final = read_run(out)
+        if final.duplicates or final.partial_tail:
+            _compact(final)  # one record per id: a retried example replaces its failure
+
+    remaining = len(unique.keys() - read_run(out).by_id().keys())
+    summary = RunSummary(
+        path=str(out),
+        total=total,
+        skipped=skipped,
+        ok=n_ok,
+        failed=n_failed,
+        cached=n_cached,
+        cancelled=cancel.is_set() and remaining > 0,
+        seconds=round(time.perf_counter() - t_start, 3),
+        remaining=remaining,
+        prompt_tokens=p_tok,
+        completion_tokens=c_tok,
+        failures=failures,
+    )
+    if interrupted:
+        raise KeyboardInterrupt
+    if stop_error is not None:
+        raise stop_error
+    return summary
+
+
+def _pool_name(pool: Sequence[Example] | None) -> str:
+    """How the few-shot pool is named in the header (part of what a resume must match)."""
+    if pool is None:
+        return "fewshot"
+    import hashlib
+
+    ids = ",".join(str(e.id) for e in pool)
+    return f"custom:{len(pool)}:{hashlib.sha256(ids.encode()).hexdigest()[:12]}"
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``cocogen run``: a resumable batch run; prints a summary (JSON with ``--json``)."""
+    task = get_task(args.task)
+    fmt = get_format(task, args.format)
+    examples = task.load(args.split)
+    if args.limit is not None:
+        if args.limit < 0:
+            raise ConfigError("--limit must be 0 or more.")
+        examples = examples[: args.limit]
+    backend = backend_from_args(args, task.name)
+    params = params_from_args(args)
+    with CompletionCache(enabled=not args.no_cache) as cache:
+        summary = run_batch(
+            task,
+            fmt,
+            backend,
+            examples,
+            args.out,
+            params=params,
+            k=args.k,
+            select=args.select,
+            seed=args.seed,
+            token_budget=args.budget,
+            concurrency=args.concurrency,
+            rpm=args.rpm,
+            cache=cache,
+            split=args.split,
+            progress=not getattr(args, "no_progress", False),
+        )
+    if args.json:
+        json.dump(summary.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(
+            f"{summary.path}: {summary.skipped + summary.ok}/{summary.total} done "
+            f"({summary.ok} now, {summary.skipped} before, {summary.cached} from cache), "
+            f"{summary.failed} failed, {summary.seconds:.1f} s"
+        )
+        for fl in summary.failures:
+            print(f"  failed {fl['id']}: {fl['message']}", file=sys.stderr)
+        if summary.failed:
+            print("Re-run the same command to retry the failed examples.", file=sys.stderr)
+    return 0 if summary.complete else 1

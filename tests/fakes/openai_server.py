@@ -1,0 +1,396 @@
+"""A small, real OpenAI-compatible HTTP server for tests and benchmarks.
+
+It listens on ``127.0.0.1`` (an OS-chosen port), serves ``/v1/completions``,
+``/v1/chat/completions`` and ``/v1/models`` with deterministic answers, records every
+request (path, headers, body, time), and injects faults on demand: slow answers, 429 with
+``Retry-After``, 500, malformed JSON, dropped connections, and the "chat model not
+supported on completions" error of chat-only models.  It is deliberately stdlib-only
+(``http.server``) so it exercises the real network path of the ``openai`` client.
+
+Examples
+--------
+>>> import json, urllib.request
+>>> with FakeOpenAIServer() as srv:
+...     body = json.dumps({"model": "m", "prompt": "x = "}).encode()
+...     req = urllib.request.Request(srv.base_url + "/completions", body, {"Content-Type": "application/json"})
+...     answer = json.load(urllib.request.urlopen(req))
+>>> answer["choices"][0]["text"] == default_responder("x = ")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FakeOpenAIServer", "Fault", "RecordedRequest", "default_responder", "table_responder", "SEPARATOR"]
+
+SEPARATOR = "# END\n\n"
+CHAT_ONLY_MESSAGE = (
+    "This is a chat model and not supported in the v1/completions endpoint. Did you mean to use v1/chat/completions?"
+)
+
+Responder = Callable[[str], str]
+
+
+def default_responder(prompt: str) -> str:
+    """A deterministic completion that depends on the whole prompt."""
+    return f"    # completion {hashlib.sha256(prompt.encode()).hexdigest()[:12]}\n"
+
+
+def table_responder(table: Mapping[str, str], default: Responder | None = None) -> Responder:
+    """Answer with ``table[query]`` where ``query`` is the end of the prompt after the last example.
+
+    Keys are query texts (what follows the last ``# END`` block); a prompt that ends with
+    a key gets its value.  Unknown prompts get ``default(prompt)`` or an empty completion.
+    """
+    exact = dict(table)
+
+    def respond(prompt: str) -> str:
+        tail = prompt.rsplit(SEPARATOR, 1)[-1]
+        if tail in exact:
+            return exact[tail]
+        for key, value in exact.items():  # queries rendered after a different separator
+            if prompt.endswith(key):
+                return value
+        return default(prompt) if default else ""
+
+    return respond
+
+
+@dataclass
+class Fault:
+    """One injected failure.  ``kind`` is one of ``slow``, ``401`` (echoing the key), ``429``,
+    ``500``, ``malformed``, ``drop``, ``not_supported``; ``times=None`` repeats forever; ``match`` limits it to
+    prompts containing that text; ``seconds`` is the delay (slow) or Retry-After (429)."""
+
+    kind: str
+    times: int | None = 1
+    match: str | None = None
+    seconds: float = 0.0
+    path: str | None = None  # only this endpoint, e.g. "/v1/completions"
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    raw: bytes
+    at: float  # time.monotonic() when the request arrived
+    handled_s: float = 0.0
+
+
+@dataclass
+class _State:
+    responder: Responder = default_responder
+    delay: float = 0.0
+    chat_only_models: set[str] = field(default_factory=set)
+    unknown_models: set[str] = field(default_factory=set)
+    faults: list[Fault] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do: the client reuses connections
+    # Buffer the response and send headers and body in one segment: written separately they
+    # meet Nagle's algorithm and delayed ACKs, adding ~40 ms to every request.
+    wbufsize = -1
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr logging
+        pass
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _send_json(self, status: int, obj: Any, headers: Mapping[str, str] | None = None) -> None:
+        self._send_raw(status, json.dumps(obj).encode(), headers)
+
+    def _send_raw(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        self._send_json(status, {"error": {"message": message, "type": "fake", "code": status}}, headers)
+
+    def _take_fault(self, path: str, prompt: str) -> Fault | None:
+        st = self.server.state
+        with st.lock:
+            for f in st.faults:
+                if f.path and f.path != path:
+                    continue
+                if f.match is not None and f.match not in prompt:
+                    continue
+                if f.times is not None:
+                    f.times -= 1
+                    if f.times <= 0:
+                        st.faults.remove(f)
+                return f
+        return None
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        started = time.perf_counter()
+        self._record(b"", None, time.monotonic(), started)
+        if self.path.rstrip("/") == "/v1/models":
+            self._send_json(200, {"object": "list", "data": [{"id": "fake-code-model", "object": "model"}]})
+        else:
+            self._error(404, f"no route {self.path}")
+
+    def do_POST(self) -> None:
+        arrived = time.monotonic()
+        started = time.perf_counter()
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        path = self.path.split("?")[0].rstrip("/")
+        rec = self._record(raw, body, arrived, started)
+        if not isinstance(body, dict):
+            self._error(400, "request body is not JSON")
+            return
+        if path == "/v1/completions":
+            prompt = body.get("prompt")
+            prompt = prompt if isinstance(prompt, str) else json.dumps(prompt)
+        elif path == "/v1/chat/completions":
+            msgs = body.get("messages") or []
+            prompt = "\n".join(str(m.get("content", "")) for m in msgs if m.get("role") == "user")
+        else:
+            self._error(404, f"no route {self.path}")
+            return
+
+        fault = self._take_fault(path, prompt)
+        st = self.server.state
+        delay = st.delay + (fault.seconds if fault and fault.kind == "slow" else 0.0)
+        if delay:
+            time.sleep(delay)
+        if fault is not None:
+            if fault.kind == "429":
+                self._error(429, "Rate limit reached for requests", {"Retry-After": f"{fault.seconds:g}"})
+                return self._done(rec, started)
+            if fault.kind == "401":
+                # A careless server that echoes the credential it was given.
+                self._error(401, f"Incorrect API key provided: {self.headers.get('Authorization', '')}.")
+                return self._done(rec, started)
+            if fault.kind == "500":
+                self._error(500, "The server had an error while processing your request.")
+                return self._done(rec, started)
+            if fault.kind == "malformed":
+                self._send_raw(200, b'{"id": "cmpl-broken", "choices": [{"text": "trunc')
+                return self._done(rec, started)
+            if fault.kind == "drop":
+                # Close the socket without answering: the client sees a dropped connection.
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return self._done(rec, started)
+            if fault.kind == "not_supported" and path == "/v1/completions":
+                self._error(404, CHAT_ONLY_MESSAGE)
+                return self._done(rec, started)
+
+        model = str(body.get("model", ""))
+        if model in st.unknown_models:
+            self._error(404, f"The model `{model}` does not exist or you do not have access to it.")
+            return self._done(rec, started)
+        if path == "/v1/completions" and model in st.chat_only_models:
+            self._error(404, CHAT_ONLY_MESSAGE)
+            return self._done(rec, started)
+        n = int(body.get("n") or 1)
+        text = st.responder(prompt)
+        if path == "/v1/completions":
+            choices = [{"text": text, "index": i, "logprobs": None, "finish_reason": "stop"} for i in range(n)]
+            obj = "text_completion"
+        else:
+            content = f"Here is the continuation:\n```python\n{text}```\n"
+            choices = [
+                {"index": i, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                for i in range(n)
+            ]
+            obj = "chat.completion"
+        p_tok, c_tok = len(prompt.split()), len(text.split())
+        self._send_json(
+            200,
+            {
+                "id": f"cmpl-{hashlib.sha1(prompt.encode()).hexdigest()[:10]}",
+                "object": obj,
+                "created": 0,
+                "model": model,
+                "choices": choices,
+                "usage": {"prompt_tokens": p_tok, "completion_tokens": c_tok * n, "total_tokens": p_tok + c_tok * n},
+            },
+        )
+        self._done(rec, started)
+
+    def _record(self, raw: bytes, body: Any, arrived: float, started: float) -> RecordedRequest:
+        st = self.server.state
+        rec = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw, arrived)
+        with st.lock:
+            st.requests.append(rec)
+        return rec
+
+    def _done(self, rec: RecordedRequest, started: float) -> None:
+        # Server-side handling time, injected delay included.
+        rec.handled_s = time.perf_counter() - started
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # many concurrent clients in the benchmark
+    allow_reuse_address = True
+
+    def __init__(self, state: _State) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up is part of the tests, not a server bug.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+class FakeOpenAIServer:
+    """Start with ``with FakeOpenAIServer() as srv:`` or :meth:`start`; ``srv.base_url`` ends in ``/v1``."""
+
+    def __init__(self, responder: Responder = default_responder, *, delay: float = 0.0) -> None:
+        self.state = _State(responder=responder, delay=delay)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+    def start(self) -> FakeOpenAIServer:
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # configuration
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def delay(self) -> float:
+        return self.state.delay
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        self.state.delay = seconds
+
+    @property
+    def responder(self) -> Responder:
+        return self.state.responder
+
+    @responder.setter
+    def responder(self, fn: Responder) -> None:
+        self.state.responder = fn
+
+    def set_chat_only(self, *models: str) -> None:
+        with self.state.lock:
+            self.state.chat_only_models = set(models)
+
+    def set_unknown(self, *models: str) -> None:
+        """These model names get OpenAI's 404 "model does not exist" on every endpoint."""
+        with self.state.lock:
+            self.state.unknown_models = set(models)
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        times: int | None = 1,
+        match: str | None = None,
+        seconds: float = 0.0,
+        path: str | None = None,
+    ) -> Fault:
+        if kind not in {"slow", "401", "429", "500", "malformed", "drop", "not_supported"}:
+            raise ValueError(f"unknown fault {kind!r}")
+        f = Fault(kind, times, match, seconds, path)
+        with self.state.lock:
+            self.state.faults.append(f)
+        return f
+
+    def reset(self) -> None:
+        """Forget faults, recorded requests and custom answers (between tests)."""
+        with self.state.lock:
+            self.state.faults.clear()
+            self.state.requests.clear()
+            self.state.chat_only_models = set()
+            self.state.unknown_models = set()
+            self.state.delay = 0.0
+            self.state.responder = default_responder
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def completion_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.startswith("/v1/")]
+
+
+def _main(argv: list[str] | None = None) -> None:  # pragma: no cover - used by bench/ and by hand
+    """``python -m tests.fakes.openai_server [--delay S] [--gold TASK:SPLIT]``: print the URL, serve."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    ap.add_argument("--gold", help="answer the queries of TASK:SPLIT with their gold completions")
+    args = ap.parse_args(argv)
+    responder: Responder = default_responder
+    if args.gold:
+        from cocogen.tasks import get_task
+
+        name, _, split = args.gold.partition(":")
+        task = get_task(name)
+        fmt = next(iter(task.formats.values()))
+        table = {}
+        for ex in task.load(split or task.splits[0]):
+            query = fmt.render_query(task.query_of(ex.graph))
+            table[query] = fmt.render(ex.graph)[len(query) :]
+        responder = table_responder(table, default_responder)
+    srv = FakeOpenAIServer(responder, delay=args.delay).start()
+    print(srv.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        srv.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _main()
