@@ -1,0 +1,85 @@
+"""Few-shot selection and prompt assembly, over every task's shipped examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from cocogen.errors import ConfigError
+from cocogen.prompts import approx_token_count, build_prompt, select_examples
+from cocogen.tasks import REGISTRY, get_task
+
+TASKS = sorted(REGISTRY)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_fewshot_assets_are_ours_and_round_trip_in_every_format(name: str) -> None:
+    task = get_task(name)
+    shots = task.fewshot()
+    assert len(shots) >= (4 if name == "propara" else 8)
+    assert len({s.id for s in shots}) == len(shots)
+    for fmt in task.formats.values():
+        for ex in shots:
+            assert fmt.parse(fmt.render(ex.graph)).graph == ex.graph, (fmt.name, ex.id)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_prompt_is_examples_separated_then_query(name: str) -> None:
+    task = get_task(name)
+    shots = task.fewshot()
+    query = task.query_of(shots[-1].graph)
+    for fmt_name, fmt in task.formats.items():
+        p = build_prompt(task, fmt_name, query, shots[:-1], k=3)
+        assert p.text.endswith(fmt.render_query(query))
+        assert p.prefix.count(fmt.separator + "\n") == 3
+        assert p.stop and p.stop[0] == fmt.separator
+        assert [e.id for e in p.examples] == [e.id for e in shots[:3]]
+        assert p.n_tokens == approx_token_count(p.text)
+
+
+def test_fixed_prefix_does_not_depend_on_the_query() -> None:
+    task = get_task("explagraphs")
+    shots = task.fewshot()
+    a = build_prompt(task, None, task.query_of(shots[0].graph), shots[1:], k=4)
+    b = build_prompt(task, None, task.query_of(shots[1].graph), shots[2:] + shots[:2], k=4)
+    c = build_prompt(task, None, task.query_of(shots[1].graph), shots[1:], k=4)
+    assert a.prefix == c.prefix
+    assert a.prefix != b.prefix
+    assert a.query_text != c.query_text
+
+
+def test_random_selection_is_seeded() -> None:
+    task = get_task("proscript-script")
+    shots = task.fewshot()
+    q = task.query_of(shots[0].graph)
+    pick = lambda seed: [e.id for e in select_examples(task, shots, q, 4, "random", seed)]  # noqa: E731
+    assert pick(1) == pick(1)
+    assert any(pick(1) != pick(s) for s in range(2, 8))
+
+
+def test_knn_puts_the_nearest_example_last() -> None:
+    task = get_task("proscript-script")
+    shots = task.fewshot()
+    target = shots[3]
+    q = task.from_input({"goal": target.graph.goal, "num_steps": 6})
+    chosen = select_examples(task, shots, q, 3, "knn")
+    assert chosen[-1].id == target.id
+
+
+def test_budget_drops_examples_but_never_the_query() -> None:
+    task = get_task("explagraphs")
+    shots = task.fewshot()
+    q = task.query_of(shots[0].graph)
+    full = build_prompt(task, None, q, shots, k=8, token_budget=None)
+    tight = build_prompt(task, None, q, shots, k=8, token_budget=full.n_tokens // 2)
+    assert tight.n_tokens <= full.n_tokens // 2
+    assert 0 < tight.dropped < 8
+    assert tight.query_text == full.query_text
+    assert [e.id for e in tight.examples] == [e.id for e in full.examples][tight.dropped :]
+    with pytest.raises(ConfigError, match="budget"):
+        build_prompt(task, None, q, shots, token_budget=5)
+
+
+def test_unknown_selection_is_a_clear_error() -> None:
+    task = get_task("propara")
+    with pytest.raises(ConfigError, match="selection"):
+        select_examples(task, task.fewshot(), task.fewshot()[0].graph, 2, "magic")
