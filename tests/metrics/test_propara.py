@@ -437,3 +437,11 @@ def test_gold_against_itself_is_perfect(data_dir: Path) -> None:
     res = P.official_result(scores)
     assert (res.overall.precision, res.overall.recall, res.f1) == (1.0, 1.0, 1.0)
     assert not math.isnan(res.f1)
+
+
+def test_official_regression_testfiles_7(data_dir: Path) -> None:
+    """The evaluator's own regression case: ProGlobal's test predictions score P 0.442, R 0.431, F1 0.437."""
+    answers = P.read_action_file(data_dir / "propara/leaderboard/test/answers.tsv")
+    preds = P.read_action_file(Path(__file__).parent / "data" / "propara_testfiles7_predictions.tsv")
+    res = P.official_result([P.score_process(P.summarize(a), P.summarize(preds[pid])) for pid, a in answers.items()])
+    assert (round(res.overall.precision, 3), round(res.overall.recall, 3), round(res.f1, 3)) == (0.442, 0.431, 0.437)
