@@ -34,7 +34,7 @@ def approx_token_count(text: str) -> int:
     Examples
     --------
     >>> approx_token_count("def step0(self):")
-    7
+    6
     """
     n = 0
     for w in _WORD.findall(text):
