@@ -26,6 +26,8 @@ __all__ = [
     "CleanText",
     "LiteralValue",
     "read_literal",
+    "Tok",
+    "scan_resync",
 ]
 
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*$")
@@ -198,3 +200,97 @@ def read_literal(source: str) -> LiteralValue:
         parts = [string_value(t) for t in toks]
         if any(p is None for p in parts):
             return LiteralValue("other", None, text)
+
+
+@dataclass(frozen=True)
+class Tok:
+    """One significant token of :func:`scan_resync` (layout and comments are left out).
+
+    ``type`` is a :mod:`tokenize` type; ``ERRORTOKEN`` marks a point where tokenizing
+    failed (``string`` is then the reason) and the rest of that line was skipped.
+    ``at_end`` is true for such a failure when no token follows it: most likely the
+    place where a completion was cut off, rather than a mistake in the middle.
+    """
+
+    type: int
+    string: str
+    line: int  # 1-based, in the scanned source
+    col: int
+    at_end: bool = False
+
+    @property
+    def is_error(self) -> bool:
+        return self.type == tokenize.ERRORTOKEN
+
+
+_SKIP = frozenset(
+    {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+)
+
+
+def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
+    """Significant tokens of ``source``, resynchronising after every tokenizer error.
+
+    Where :func:`scan_tokens` stops at the first error, this skips the rest of the
+    offending line, records an ``ERRORTOKEN`` there and starts a fresh tokenizer on the
+    next line, so a stray quote or a line of prose in the middle of a completion loses
+    only that line.  With ``dedent`` every line's leading whitespace is dropped first:
+    indentation carries no meaning for the pattern-based parsers that use this, and
+    dedenting means an odd indent can never be an error.  Line numbers are those of
+    ``source``.  Behaves the same whether the tokenizer reports an unterminated string
+    with an ``ERRORTOKEN`` (Python < 3.12) or an exception (3.12+).
+
+    Examples
+    --------
+    >>> [t.string for t in scan_resync('x = "a"\\nHere\\'s prose\\ny = 2')][:3]
+    ['x', '=', '"a"']
+    >>> [(t.line, t.is_error) for t in scan_resync('x = "a"\\nHere\\'s prose\\ny = 2') if t.line == 2]
+    [(2, False), (2, True)]
+    >>> scan_resync('return "cut')[-1].at_end
+    True
+    """
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if dedent:
+        lines = [ln.lstrip(" \t\f") for ln in lines]
+    out: list[Tok] = []
+    start = 0  # 0-based index of the first line of the current tokenizer run
+    while start < len(lines):
+        pos = [start]  # a cursor rather than a copied tail keeps repeated restarts linear
+
+        def readline(pos: list[int] = pos) -> str:
+            if pos[0] >= len(lines):
+                return ""
+            pos[0] += 1
+            return lines[pos[0] - 1] + "\n"
+
+        err: tuple[int, int, str] | None = None  # (1-based line, col, reason)
+        try:
+            for tok in tokenize.generate_tokens(readline):
+                if tok.type in _SKIP:
+                    continue
+                line = tok.start[0] + start
+                if tok.type == tokenize.ERRORTOKEN:
+                    if not tok.string.strip():
+                        continue  # stray whitespace (Python < 3.12)
+                    reason = "unterminated string" if tok.string in ("'", '"') else f"unexpected {tok.string!r}"
+                    err = (line, tok.start[1], reason)
+                    break
+                out.append(Tok(tok.type, tok.string, line, tok.start[1]))
+        except (tokenize.TokenError, SyntaxError) as e:
+            if isinstance(e, SyntaxError):
+                pos = (e.lineno or 1, (e.offset or 1) - 1)
+                reason = e.msg
+            else:
+                pos = e.args[1] if len(e.args) > 1 and isinstance(e.args[1], tuple) else (1, 0)
+                reason = str(e.args[0])
+            err = (min(pos[0], len(lines) - start) + start, pos[1], reason)
+        if err is None:
+            break
+        line, col, reason = err
+        out.append(Tok(tokenize.ERRORTOKEN, reason, line, col))
+        # Tokens of the failing line after the failure point are already excluded; restart below it.
+        start = max(line, start + 1)
+    if out and out[-1].is_error:
+        last = out[-1]
+        out[-1] = Tok(last.type, last.string, last.line, last.col, at_end=True)
+    return out
