@@ -129,7 +129,7 @@ def parse_module_prefix(source: str) -> tuple[ast.Module | None, int | None]:
     except (SyntaxError, ValueError) as e:
         err_line = getattr(e, "lineno", None) or 1
     lines = source.split("\n")
-    for end in range(min(len(lines), err_line) , 0, -1):
+    for end in range(min(len(lines), err_line), 0, -1):
         try:
             return ast.parse("\n".join(lines[: end - 1])), err_line
         except (SyntaxError, ValueError):
@@ -200,6 +200,21 @@ def read_literal(source: str) -> LiteralValue:
         parts = [string_value(t) for t in toks]
         if any(p is None for p in parts):
             return LiteralValue("other", None, text)
+        return LiteralValue("str", "".join(p for p in parts if p is not None), text)
+    if len(toks) == 1:
+        tok = toks[0]
+        if tok.type == tokenize.NAME and tok.string in ("None", "True", "False"):
+            return LiteralValue(
+                "none" if tok.string == "None" else "bool",
+                {"None": None, "True": True, "False": False}[tok.string],
+                text,
+            )
+        if tok.type == tokenize.NUMBER:
+            try:
+                return LiteralValue("number", ast.literal_eval(tok.string), text)
+            except (ValueError, SyntaxError):
+                pass
+    return LiteralValue("other", None, text)
 
 
 @dataclass(frozen=True)
