@@ -105,10 +105,7 @@ class BackendChoice:
             )
         if self.kind == "replay":
             return make_backend("replay", path=self.replay_path or None, task=task)
-        options: dict[str, Any] = {"model": self.model or None}
-        if not self.constrained:
-            options["constrained"] = False
-        return make_backend("local", **options)
+        return make_backend("local", model=self.model or None, constraints=self.constrained)
 
     def describe(self) -> str:
         """One line for people: what is in use (never the key)."""
@@ -163,7 +160,7 @@ class GenerationSettings:
 
 # --- building backends once ------------------------------------------------------------------
 
-LoadState = Literal["idle", "loading", "ready", "failed"]
+LoadState = Literal["idle", "loading", "warming", "ready", "failed"]
 
 
 @dataclass
@@ -213,10 +210,14 @@ class BackendRegistry:
         finally:
             slot.done.set()
         if slot.backend is not None and warm is not None:
+            slot.state = "warming"
             try:
                 warm(slot.backend)
             except Exception:  # noqa: BLE001 - warming is an optimisation only
                 log.exception("warming the %s backend failed", choice.kind)
+            finally:
+                slot.state = "ready"
+                slot.seconds = time.perf_counter() - slot.started
 
     def get(self, choice: BackendChoice, task: str | None = None, timeout: float | None = None) -> Backend:
         """The backend for ``choice``, building it now if needed (or waiting for a background build)."""
@@ -245,11 +246,12 @@ class BackendRegistry:
         slot = self._slots.get(choice.cache_id(task))
         if slot is None:
             return "idle", "not loaded yet (loads on first use)"
-        if slot.state == "loading":
-            return "loading", f"loading… {time.perf_counter() - slot.started:.0f} s"
+        if slot.state in ("loading", "warming"):
+            what = "loading the model" if slot.state == "loading" else "loading the model and reading the examples"
+            return slot.state, f"{what}… {time.perf_counter() - slot.started:.0f} s"
         if slot.state == "failed":
             return "failed", slot.error.user_message() if slot.error else "failed"
-        return "ready", f"ready (loaded in {slot.seconds:.1f} s)" if slot.seconds else "ready"
+        return "ready", f"ready (started in {slot.seconds:.1f} s)" if slot.seconds else "ready"
 
 
 # --- few-shot examples -----------------------------------------------------------------------

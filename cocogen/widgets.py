@@ -171,7 +171,10 @@ def sync(key: str) -> None:
 
 
 def sidebar() -> tuple[BackendChoice, GenerationSettings]:
-    """The shared sidebar: backend and generation settings.  Returns and stores both."""
+    """The shared sidebar: backend and generation settings.  Returns and stores both.
+
+    Choosing the local model starts loading it in the background (:func:`warm_up`).
+    """
     with st.sidebar:
         st.subheader("Model")
         kind = st.radio(
@@ -243,11 +246,9 @@ def sidebar() -> tuple[BackendChoice, GenerationSettings]:
             )
             choice = BackendChoice("replay", replay_path=(path.strip() or picked or None))
 
-        state, message = registry().status(choice, st.session_state.get(TASK) if choice.kind == "replay" else None)
+        warm_up(choice)  # before the status line, so it already says "loading"
         if choice.kind != "replay":
-            icon = {"ready": "🟢", "loading": "⏳", "failed": "🔴"}.get(state, "⚪")
-            st.caption(f"{icon} {message}")
-
+            _model_status(choice)
         for name, value in _SETTING_DEFAULTS.items():
             _default(name, value)
         with st.expander("Generation settings"):
@@ -278,6 +279,27 @@ def sidebar() -> tuple[BackendChoice, GenerationSettings]:
     st.session_state[CHOICE] = choice
     st.session_state[SETTINGS] = settings
     return choice, settings
+
+
+_STATUS_ICONS = {
+    "ready": ":green[:material/check_circle:]",
+    "loading": ":orange[:material/hourglass_top:]",
+    "warming": ":orange[:material/hourglass_top:]",
+    "failed": ":red[:material/error:]",
+}
+
+
+def _model_status(choice: BackendChoice) -> None:
+    """The backend's load state; refreshes itself every 2 s while the model loads."""
+    state, _ = registry().status(choice)
+
+    def draw() -> None:
+        now, message = registry().status(choice)
+        st.caption(f"{_STATUS_ICONS.get(now, ':gray[:material/radio_button_unchecked:]')} {message}")
+        if now != state:
+            st.rerun()  # the state changed: let the whole page see it
+
+    st.fragment(draw, run_every=2.0 if state in ("loading", "warming") else None)()
 
 
 def current() -> tuple[BackendChoice, GenerationSettings]:
@@ -364,7 +386,7 @@ def show_problems(problems: Sequence[Problem], *, ok: bool = True) -> None:
     lines = []
     for p in problems:
         where = f" (line {p.line})" if p.line else ""
-        lines.append(f"- **{p.kind.value}**{where}: {p.message}")
+        lines.append(f"- **{p.kind.value}**{where}: {plain(p.message)}")
     body = "\n".join(lines)
     if not ok:
         st.error("Nothing could be recovered.\n\n" + body)
@@ -426,7 +448,7 @@ def show_graph(
     if interactive:
         st.iframe(render.to_pyvis_html(view, height=460), height=480)
     else:
-        st.graphviz_chart(render.to_dot(view, caption=caption), width="stretch")
+        st.graphviz_chart(render.to_dot(view, caption=caption))
     if gold is not None:
         st.caption(render.legend_text())
 
@@ -464,7 +486,7 @@ def downloads(
 
 def _warm_default_prompt(backend: Any) -> None:
     """Prefill the few-shot prefix of the default prompt, so the first Generate does not pay for it."""
-    warm = getattr(backend, "warm", None)
+    warm = getattr(backend, "warm_up", None)
     if not callable(warm):
         return
     from cocogen.prompts import build_prompt
@@ -472,7 +494,7 @@ def _warm_default_prompt(backend: Any) -> None:
 
     task = get_task("proscript-script")
     prompt = build_prompt(task, None, task.from_input(SAMPLE_INPUTS[task.name]))
-    warm(prompt)
+    warm(prompt.prefix, background=False)  # already in the registry's loader thread
 
 
 def warm_up(choice: BackendChoice) -> None:
@@ -627,7 +649,7 @@ def fewshot_editor(task: Any, fmt: Any, query: Any | None, k: int) -> list[Any]:
         c = st.columns([0.5, 7, 0.6, 0.6, 0.6, 0.6], vertical_alignment="center")
         used = "" if i < k else " · not used (beyond k)"
         c[0].markdown(f"**{i + 1}**")
-        c[1].markdown(f"{example_title(task, ex)}  \n:gray[{ex.id}{used}]")
+        c[1].markdown(f"{plain(example_title(task, ex))}  \n:gray[{plain(ex.id)}{used}]")
         c[2].button(
             "",
             key=f"fs_ed:{task.name}:{i}",
@@ -860,13 +882,19 @@ def show_averages(score: Any, task: str) -> None:
     from cocogen.evaluate import DISPLAY
     from cocogen.metrics.base import METRICS, format_value
 
-    keys = [k for k in DISPLAY.get(task, ()) if score.values.get(k) is not None][:7]
-    cols = st.columns(len(keys) + 2)
-    cols[0].metric("Examples", score.n)
-    cols[1].metric("Parsed", f"{score.parse_rate:.1%}" if score.n else "–", help="completions a graph was read from")
-    for c, k in zip(cols[2:], keys, strict=True):
+    keys = [k for k in DISPLAY.get(task, ()) if score.values.get(k) is not None]
+    cards: list[tuple[str, str, str | None]] = [
+        ("Examples", str(score.n), None),
+        ("Parsed", f"{score.parse_rate * 100:.1f}" if score.n else "–", "% of completions a graph was read from"),
+    ]
+    for k in keys:
         spec = METRICS.get(k)
-        c.metric(spec.label if spec else k, format_value(k, score.values[k]), help=spec.description if spec else None)
+        cards.append((spec.label if spec else k, format_value(k, score.values[k]), spec.description if spec else None))
+    per_row = 6
+    for start in range(0, len(cards), per_row):
+        cols = st.columns(per_row)
+        for c, (label, value, help_) in zip(cols, cards[start : start + per_row], strict=False):
+            c.metric(label, value, help=help_)
     if score.unavailable:
         st.caption(
             "Not available: "
@@ -879,12 +907,15 @@ def examples_table(rows: list[dict[str, Any]], *, key: str) -> int | None:
     from cocogen.metrics.base import METRICS
 
     config = {
-        k: st.column_config.NumberColumn(METRICS[k].label, format="%.2f")
+        k: st.column_config.NumberColumn(
+            METRICS[k].label, format="percent" if METRICS[k].percent else "%.2f", help=METRICS[k].description or None
+        )
         for k in (rows[0] if rows else {})
         if k in METRICS
     }
     event = st.dataframe(
-        rows, key=key, on_select="rerun", selection_mode="single-row", hide_index=True, height=300,
+        rows, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
+        height=min(300, 38 + 35 * max(len(rows), 1)),
         column_config=config,
     )  # fmt: skip
     selected = list(getattr(getattr(event, "selection", None), "rows", []) or [])
@@ -906,7 +937,7 @@ def open_in_playground(task: Any, fmt: str, query: Any) -> None:
     st.session_state[f"pg_fmt:{task.name}"] = fmt
     set_inputs(task, task.to_input(query))
     st.session_state.pop("pg_result", None)
-    st.switch_page("pages/playground.py")
+    st.switch_page("app_pages/playground.py")
 
 
 def inspect_detail(run: Any, shown: Sequence[int], pos: int, pos_key: str) -> None:
@@ -932,7 +963,7 @@ def inspect_detail(run: Any, shown: Sequence[int], pos: int, pos_key: str) -> No
         args=(pos_key, 1, len(shown)),
         disabled=pos >= len(shown) - 1,
     )
-    nav[2].markdown(f"**Example {pos + 1} of {len(shown)}** · id `{row.id}`")
+    nav[2].markdown(f"**Example {pos + 1} of {len(shown)}** · id {plain(row.id)}")
     if row.query is not None and nav[3].button("Open in Playground", key="insp_open", icon=":material/science:"):
         open_in_playground(task, run.format, row.query)
     if row.error:
@@ -1111,7 +1142,7 @@ def show_evaluation(jobs: Sequence[Any]) -> None:
         )
         if d[i].button(f"Inspect {j.fmt}", key=f"ev_inspect_{i}", icon=":material/search:"):
             st.session_state["insp_file"] = str(j.out)
-            st.switch_page("pages/inspect.py")
+            st.switch_page("app_pages/inspect.py")
 
 
 # --- the walkthrough ------------------------------------------------------------------------------
@@ -1146,3 +1177,9 @@ def compare_default(task: Any) -> list[str]:
     from cocogen.compare import default_formats
 
     return default_formats(task)
+
+
+def plain(value: Any) -> str:
+    """An input value as inline Markdown-safe text (lists joined; Markdown characters escaped)."""
+    text = " · ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!<>|~$:" else ch for ch in text)

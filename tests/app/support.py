@@ -69,7 +69,7 @@ def answers(data_dir: Path | None) -> dict[str, str]:
 def start(
     page: str | None = None, *, server: FakeOpenAIServer | None = None, backend: str = "openai", **state: Any
 ) -> AppTest:
-    """Run the app (optionally switched to ``pages/<page>.py``) with a backend chosen in the sidebar."""
+    """Run the app (optionally switched to ``app_pages/<page>.py``) with a backend chosen in the sidebar."""
     at = AppTest.from_file(str(APP), default_timeout=90)
     at.session_state["backend_kind"] = backend
     if server is not None:
@@ -81,7 +81,7 @@ def start(
         at.session_state[k] = v
     at.run()
     if page is not None:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -133,14 +133,14 @@ def test_playground_without_a_model_name_says_so() -> None:
 
 def test_playground_results_survive_moving_between_pages(server: FakeOpenAIServer) -> None:
     at = start("playground", server=server, task="explagraphs", **{"in:explagraphs:belief": "Cats rule."})
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert at.text_input(key="w:in:explagraphs:belief").value == "Cats rule.", "the input follows to Compare"
-    at.switch_page("pages/playground.py").run()
+    at.switch_page("app_pages/playground.py").run()
     assert at.text_input(key="w:in:explagraphs:belief").value == "Cats rule."
     at.text_input(key="w:in:explagraphs:belief").set_value(SAMPLE_INPUTS["explagraphs"]["belief"]).run()
     at.button(key="pg_generate").click().run()
-    at.switch_page("pages/home.py").run()
-    at.switch_page("pages/playground.py").run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/playground.py").run()
     assert {m.label: m.value for m in at.metric}["Parse"] == "clean", "the result is still shown"
 
 
@@ -148,7 +148,7 @@ def test_playground_results_survive_moving_between_pages(server: FakeOpenAIServe
 
 
 def _titles(at) -> list[str]:  # type: ignore[no-untyped-def]
-    return [m.value.split("  \n")[0] for m in at.markdown if "  \n:gray[" in m.value]
+    return [m.value.split("  \n")[0].replace("\\", "") for m in at.markdown if "  \n:gray[" in m.value]
 
 
 def test_fewshot_reorder_delete_reset() -> None:
@@ -224,7 +224,7 @@ def test_compare_code_and_text_with_a_reference(server: FakeOpenAIServer, data_d
     assert any("Reference: dataset row" in s.value for s in at.success)
     at.button(key="cmp_go").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert [s.value for s in at.subheader] == ["code · code", "text · text"]
+    assert [s.value for s in at.main.subheader] == ["code · code", "text · text"]
     summary = [m.value for m in at.markdown if "right ·" in m.value]
     assert len(summary) == 2 and all(s.startswith("**4** right") for s in summary)  # the server answers the reference
     assert len(at.get("graphviz_chart")) == 2
@@ -237,14 +237,14 @@ def test_compare_without_reference_three_formats(server: FakeOpenAIServer) -> No
     at.multiselect(key="cmp_formats:proscript-script").set_value(["code", "networkx", "text"]).run()
     at.button(key="cmp_go").click().run()
     assert not at.exception and not at.error
-    assert len(at.subheader) == 3 and len(at.get("graphviz_chart")) == 3
+    assert len(at.main.subheader) == 3 and len(at.get("graphviz_chart")) == 3
 
 
 def test_compare_unreachable_server_gives_one_short_error_per_column() -> None:
     at = start("compare", backend="openai", task="explagraphs", openai_base_url=_closed_port_url(), openai_model="m")
     at.button(key="cmp_go").click().run()
     assert not at.exception
-    assert len(at.subheader) == 2 and len(at.error) == 2 and all("Could not reach" in e.value for e in at.error)
+    assert len(at.main.subheader) == 2 and len(at.error) == 2 and all("Could not reach" in e.value for e in at.error)
 
 
 # --- Inspect ---------------------------------------------------------------------------------------------
@@ -311,7 +311,7 @@ def test_evaluate_runs_scores_and_resumes(server: FakeOpenAIServer, data_dir: Pa
     assert [j.state for j in jobs] == ["done", "done"]
     at.run()
     assert not at.exception and not at.error
-    assert [s.value for s in at.subheader] == ["Averages", "Per example"]
+    assert [s.value for s in at.main.subheader] == ["Averages", "Per example"]
     avg = at.dataframe[0].value
     assert list(avg.columns) == ["metric", "code", "text"]
     assert {b.label for b in at.get("download_button")} >= {"Per-example metrics (.csv)", "Run file: code (.jsonl)"}
@@ -377,7 +377,7 @@ def test_learn_walkthrough_end_to_end(server: FakeOpenAIServer) -> None:
             assert any("truncated" in w.value for w in at.warning), "the cut is reported, not fatal"
         if step == 5:
             at.button(key="learn_cmp").click().run()
-            assert [s.value for s in at.subheader] == ["code · code", "text · text"]
+            assert [s.value for s in at.main.subheader] == ["code · code", "text · text"]
         if step < 5:
             at.button(key="learn_step_next").click().run()
         assert not at.exception

@@ -33,7 +33,7 @@ with right:
     )
     reference = w.reference_for(task, query)
     if reference is not None:
-        st.success(f"Reference: dataset row **{reference.id}** — answers are scored against it.")
+        st.success(f"Reference: dataset row **{w.plain(reference.id)}** — answers are scored against it.")
     else:
         st.info(
             "No reference: fill the form from a dataset row to see what each format got right, missed and invented."

@@ -23,10 +23,9 @@ query = task.from_input(w.SAMPLE_INPUTS[task.name])
 
 if step == 0:
     st.markdown(f"**{task.title}.** {task.description}")
-    st.markdown(
-        "The model gets the *input* below and must produce the *structure*. Here is one worked example "
-        "from the few-shot examples we wrote, drawn as a graph:"
-    )
+    st.markdown("The model gets an *input* like this one and must produce the *structure*:")
+    st.markdown("\n".join(f"- **{k.replace('_', ' ')}**: {w.plain(v)}" for k, v in task.to_input(query).items()))
+    st.markdown("Here is a worked example from the few-shot examples we wrote, drawn as a graph:")
     if ex:
         w.show_graph(ex[0].graph, key="learn_ex_graph")
 elif step == 1:
@@ -119,7 +118,7 @@ else:
     if outcomes and outcomes[0].result is not None and outcomes[0].result.task == task.name:
         w.show_comparison(outcomes, None)
     st.page_link(
-        "pages/compare.py",
+        "app_pages/compare.py",
         label="Go further on the Compare page, with references and metrics",
         icon=":material/compare_arrows:",
     )

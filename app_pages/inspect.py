@@ -6,6 +6,7 @@ import streamlit as st
 
 from cocogen import widgets as w
 from cocogen.inspection import filter_rows, main_metric, rows_table
+from cocogen.metrics.base import METRICS
 
 st.title("Inspect a run")
 st.caption(
@@ -35,6 +36,7 @@ with st.container(border=True):
     metric = f[1].selectbox(
         "Metric",
         metric_keys or ["(none)"],
+        format_func=lambda k: METRICS[k].label if k in METRICS else k,
         key=f"insp_metric:{path}",
         persist_state="session",
         index=metric_keys.index(main_metric(run.task)) if main_metric(run.task) in metric_keys else 0,
@@ -49,7 +51,7 @@ with st.container(border=True):
         lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
         if hi > lo:
             low, high = st.slider(
-                f"{metric} between",
+                f"{METRICS[metric].label if metric in METRICS else metric} between",
                 float(lo),
                 float(hi),
                 (float(lo), float(hi)),

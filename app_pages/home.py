@@ -24,18 +24,22 @@ with left:
     st.info(f"**Model in use:** {choice.describe()}" + (f"  \n{message}" if choice.kind != "replay" else ""))
     st.markdown("**Where to start**")
     st.page_link(
-        "pages/playground.py",
+        "app_pages/playground.py",
         label="Playground — write an input, edit the examples, generate",
         icon=":material/science:",
     )
     st.page_link(
-        "pages/compare.py",
+        "app_pages/compare.py",
         label="Compare — code prompt vs text prompt on the same input",
         icon=":material/compare_arrows:",
     )
-    st.page_link("pages/inspect.py", label="Inspect — browse a run, gold vs predicted graphs", icon=":material/search:")
-    st.page_link("pages/evaluate.py", label="Evaluate — score a format on a dataset split", icon=":material/analytics:")
-    st.page_link("pages/learn.py", label="Learn — a guided walkthrough, step by step", icon=":material/school:")
+    st.page_link(
+        "app_pages/inspect.py", label="Inspect — browse a run, gold vs predicted graphs", icon=":material/search:"
+    )
+    st.page_link(
+        "app_pages/evaluate.py", label="Evaluate — score a format on a dataset split", icon=":material/analytics:"
+    )
+    st.page_link("app_pages/learn.py", label="Learn — a guided walkthrough, step by step", icon=":material/school:")
 with right:
     with w.guard("Drawing the example"):
         code, graph = home_example()
