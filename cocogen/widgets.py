@@ -1096,7 +1096,8 @@ def show_evaluation(jobs: Sequence[Any]) -> None:
         }
         for j, ev in results
         for k in keys
-        if (v := ev.score.values.get(k)) is not None
+        # scores only: counts and distances have other scales and read the other way
+        if (v := ev.score.values.get(k)) is not None and (METRICS.get(k) is None or METRICS[k].higher_is_better)
     ]
     per_example = pd.DataFrame([{"format": j.fmt, **r.to_dict()} for j, ev in results for r in ev.rows]).drop(
         columns=["info"], errors="ignore"
