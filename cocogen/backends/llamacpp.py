@@ -288,6 +288,10 @@ class LocalModel:
         self._pending = b""  # text after _text that is decided but not evaluated yet
         self._logits_at = -1  # len(_toks) when the logits buffer was last written
         self.counters = _Counters()
+        # Constrained decoding tokenizes text fragments; a tokenizer that prefixes every
+        # fragment with a space (older SentencePiece models) would write spaces that are
+        # not there, so such models only decode freely.
+        self.fragments_ok = bytes(b"".join(self.pieces[t] for t in self.tokenize(b"a(b"))) == b"a(b"
         self.init_seconds = time.perf_counter() - t0
 
     # ---------------------------------------------------------------- vocabulary
@@ -430,9 +434,12 @@ class LocalModel:
         self._pending = b""
         self.counters.reused += k
         self._eval(toks[k:], prompt=True)
-        if bytes(self._text) != data:  # pragma: no cover - a tokenizer that does not round-trip
+        text = bytes(self._text)
+        extra = len(text) - len(data)
+        if extra > 0 and text[extra:] == data and not text[:extra].strip():
+            # A SentencePiece "space prefix" tokenizer: its first piece has a space the prompt has not.
+            self._offs = [max(0, o - extra) for o in self._offs]
             self._text = bytearray(data)
-            self._offs[-1] = len(self._text)
 
     def set_doc(self, target: bytes) -> None:
         """Make the logical document ``target``: keep evaluated tokens that are a prefix of it."""
@@ -807,11 +814,18 @@ class LlamaCppBackend:
             check_supported(f, query)
         except Unsupported as e:
             raise ConfigError(f"Constrained decoding is not available for the {f.name!r} format: {e}.") from None
+        if not self.local.fragments_ok:
+            raise ConfigError(
+                f"Constrained decoding is not available with {self.model}: its tokenizer adds a space to every fragment.",
+                hint="Use the default model, or generate without constraints.",
+            )
         return self._constrained(f, query, prompt.prefix.encode("utf-8"), prompt.query_text, p, p.seed)
 
     def _plan(self, prompt: str, context: RequestContext | None) -> tuple[Format, Graph, bytes, str] | None:
         """Format, query, prompt prefix and query text for a constrained request, or ``None``."""
         if not self.constraints or context is None or context.query is None or context.task is None:
+            return None
+        if not self.local.fragments_ok:
             return None
         from cocogen.constrained import check_supported
         from cocogen.tasks.base import get_format

@@ -71,6 +71,7 @@ def test_model_is_loaded_once_and_shared(backend: LlamaCppBackend) -> None:
     assert load_model() is backend.local
     assert make_backend("local").local is backend.local
     assert backend.model.endswith(".gguf")
+    assert backend.local.fragments_ok  # Gemma 3 tokenizes fragments without a space prefix
     sig = backend.signature()
     assert sig.startswith("local:") and "constrained" in sig
     assert make_backend("local", constraints=False).signature() != sig  # the cache keeps them apart
