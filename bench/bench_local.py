@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--goals", type=int, default=50, help="dev goals for latency and parse success")
     ap.add_argument("--quick", action="store_true", help="10 goals, one repeat of the speed measurements")
     ap.add_argument(
-        "--k", type=int, default=14, help="few-shot examples (14, all we ship: a 3.5k-token prompt; the app uses 8)"
+        "--k", type=int, default=14, help="few-shot examples (our first 14: a 3.5k-token prompt; the app uses 8)"
     )
     ap.add_argument("--json", type=Path, help="write the raw figures here")
     args = ap.parse_args(argv)

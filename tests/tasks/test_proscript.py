@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import json
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -180,6 +182,13 @@ def test_edge_fewshot_is_the_script_fewshot_shuffled() -> None:
         assert e.steps != s.steps and sorted(e.steps) == sorted(s.steps), id_
         by_text = {(s.steps[a], s.steps[b]) for a, b in s.edges}
         assert {(e.steps[a], e.steps[b]) for a, b in e.edges} == by_text, id_
+
+
+def test_edge_fewshot_is_what_the_generator_writes() -> None:
+    """``scripts/make_edge_fewshot.py --check``: the edge pool is the script pool's seeded shuffle."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_edge_fewshot.py"
+    r = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
 
 
 # --------------------------------------------------------------------------- truncation
