@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import functools
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -67,6 +69,7 @@ ENV_THREADS = "COCOGEN_THREADS"
 ENV_EXTRA_BUFFERS = "COCOGEN_LLAMA_EXTRA_BUFFERS"
 _TOP_K = 64  # sampling looks at the 64 most likely tokens; the rest has negligible mass
 _BIG = np.iinfo(np.int32).max
+_WORDY = re.compile(rb"[A-Za-z0-9' ]*")
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -235,6 +238,7 @@ class _Masks:
     rest: np.ndarray  # allowed later: no banned character before the first stop
     stop_at: np.ndarray  # byte index of the first stop character in the token, or _BIG
     ends: np.ndarray  # tokens that contain a stop character
+    closes: np.ndarray  # tokens that end the value at once: nothing but spaces before the stop
 
 
 @dataclass
@@ -280,6 +284,8 @@ class LocalModel:
         self._piece_len = np.array([len(p) for p in self.pieces], dtype=np.int32)
         self._find_cache: dict[str, np.ndarray] = {}
         self._mask_cache: dict[tuple[str, str], _Masks] = {}
+        self._heal_cache: dict[tuple[str, str, bytes], _Masks] = {}
+        self._wordy_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._lead_space: np.ndarray | None = None
         # The token sequence in the KV cache, its text and byte offsets.
         self._toks: list[int] = []
@@ -352,7 +358,7 @@ class LocalModel:
             self._lead_space = (self._piece_len - stripped).astype(np.int64)
         # Some non-space character before the stop (or in the whole token when it has none).
         first = rest & (self._lead_space < np.minimum(stop_at, self._piece_len))
-        m = _Masks(first=first, rest=rest, stop_at=stop_at, ends=stop_at < _BIG)
+        m = _Masks(first=first, rest=rest, stop_at=stop_at, ends=stop_at < _BIG, closes=self._lead_space >= stop_at)
         self._mask_cache[key] = m
         return m
 
@@ -473,62 +479,162 @@ class LocalModel:
             ids, p = ids[:keep], p[:keep] / p[:keep].sum()
         return int(s.rng.choice(ids, p=p))
 
-    def free_text(self, spec: FreeSpec, s: _Sampling, first: int | None = None) -> str:
+    def _healed_masks(self, head: bytes, stop: str, banned: str) -> _Masks:
+        """Masks for the first token of a value when the document's last token ``head`` is backed up.
+
+        Allowed: tokens that start with ``head`` and whose rest obeys the value's rules
+        (``head`` itself included, which leaves the value to the next token).  ``stop_at``
+        counts from the start of the token, so it points past ``head``.
+        """
+        key = (stop, banned, head)
+        m = self._heal_cache.get(key)
+        if m is not None:
+            return m
+        cands = np.flatnonzero(np.char.startswith(self._piece_arr, head) & self._text_ok)
+        stop_b = [c.encode("utf-8") for c in stop]
+        banned_b = [c.encode("utf-8") for c in banned]
+        first = np.zeros(self.n_vocab, dtype=bool)
+        stop_at = np.full(self.n_vocab, _BIG, dtype=np.int64)
+        n = len(head)
+        for t in cands.tolist():
+            rest = self.pieces[t][n:]
+            cut = min((k for k in (rest.find(c) for c in stop_b) if k >= 0), default=-1)
+            body = rest if cut < 0 else rest[:cut]
+            if any(c in body for c in banned_b):
+                continue
+            if rest and not body.strip(b" "):
+                continue  # only spaces, or an empty value ended at once
+            first[t] = True
+            if cut >= 0:
+                stop_at[t] = n + cut
+        m = _Masks(first=first, rest=first, stop_at=stop_at, ends=stop_at < _BIG, closes=stop_at <= n)
+        self._heal_cache[key] = m
+        return m
+
+    def _back_up(self) -> bytes:
+        """Take the document's last token back out of the KV cache (token healing); return its text.
+
+        Program-written text that ends a value's left context (``step0: ``, ``(cars; ``) is
+        tokenized on its own, so it often ends in a token the model never writes there (a
+        lone space).  Backing it up and letting the model's first token re-write it lets the
+        value begin with the token the model would have written freely (`` decided``).
+        """
+        self._flush()
+        if len(self._toks) < 2:
+            return b""
+        head = self.pieces[self._toks[-1]]
+        if not head or b"\n" in head:
+            return b""  # a line break is a boundary the model writes itself as well
+        self._truncate(len(self._toks) - 1)
+        return head
+
+    def free_text(self, spec: FreeSpec, s: _Sampling, first: int | None = None, *, head: bytes | None = None) -> str:
         """Sample a value after the current document, ending at a stop character.
 
+        The first token is healed (:meth:`_back_up`) unless ``first`` was already chosen
+        (in place of the backed-up ``head``, when given).
         The token that carries the stop character is not evaluated: only its part before
         the stop is kept (as pending text), so the KV cache never holds text that the
         final rendering might not have.  The last token allowed by ``spec.max_tokens``
         must end the value (a runaway is cut where the model itself can close it, and
         not on a refused value).
         """
-        self._flush()
+        if first is None:
+            self._flush()
+            head = self._back_up()
+        head = head or b""
         masks = self._masks(spec.stop, spec.banned)
         out = bytearray()
+        history: list[int] = []  # the value's own tokens, for the repetition rule
         for i in range(spec.max_tokens):
             last = i == spec.max_tokens - 1
+            m, skip = (self._healed_masks(head, spec.stop, spec.banned), len(head)) if head else (masks, 0)
             if i == 0 and first is not None:
                 tok = first
             else:
                 logits = self._logits()
-                allowed = masks.first if i == 0 else masks.rest
+                allowed = m.first if not out.strip() else m.rest
                 if last:
-                    ending = allowed & masks.ends
+                    ending = allowed & m.ends
                     if ending.any():
                         allowed = ending
                         self.counters.truncated_values += 1
-                tok = self._pick_value(logits, allowed, masks, out, spec, s)
+                if _ends_sentence(out, spec.final):
+                    allowed = m.closes  # a finished sentence: end the value here
+                elif spec.max_words and len(out.split()) >= spec.max_words:
+                    allowed = allowed & ~(self._first_index(" ") < m.stop_at)  # no further word
+                if spec.words_only:
+                    allowed = _narrowed(allowed, self._wordy(m.stop_at, skip))
+                allowed = _narrowed(allowed, ~self._repeats(history))
+                tok = self._pick_value(logits, allowed, m.stop_at, skip, out, spec, s)
                 self.counters.sampled += 1
             piece = self.pieces[tok]
-            cut = int(masks.stop_at[tok])
+            cut = int(m.stop_at[tok])
+            head = b""
             if cut < _BIG:
-                out += piece[:cut]
+                out += piece[skip:cut]
                 self._pending = piece[:cut]
                 break
-            out += piece
+            out += piece[skip:]
+            history.append(tok)
             self._eval([tok])
         return out.decode("utf-8", errors="ignore")
 
+    def _wordy(self, stop_at: np.ndarray, skip: int = 0) -> np.ndarray:
+        """Tokens whose value text (after ``skip`` healed bytes, before the stop) is only
+        ASCII letters, digits, spaces and apostrophes."""
+        key = (id(stop_at), skip)
+        hit = self._wordy_cache.get(key)
+        if hit is not None and hit[0] is stop_at:
+            return hit[1]
+        ok = np.zeros(self.n_vocab, dtype=bool)
+        for t, piece in enumerate(self.pieces):
+            cut = int(stop_at[t])
+            ok[t] = _WORDY.fullmatch(piece[skip : cut if cut < _BIG else None]) is not None
+        self._wordy_cache[key] = (stop_at, ok)
+        return ok
+
+    def _repeats(self, history: Sequence[int], n: int = 3) -> np.ndarray:
+        """Tokens that would repeat a token ``n``-gram already in ``history`` (a value looping)."""
+        banned = np.zeros(self.n_vocab, dtype=bool)
+        if len(history) >= n:
+            tail = tuple(history[-(n - 1) :])
+            for j in range(len(history) - n + 1):
+                if tuple(history[j : j + n - 1]) == tail:
+                    banned[history[j + n - 1]] = True
+        return banned
+
     def _pick_value(
-        self, logits: np.ndarray, allowed: np.ndarray, masks: _Masks, out: bytearray, spec: FreeSpec, s: _Sampling
+        self,
+        logits: np.ndarray,
+        allowed: np.ndarray,
+        stop_at: np.ndarray,
+        skip: int,
+        out: bytearray,
+        spec: FreeSpec,
+        s: _Sampling,
     ) -> int:
         ids = np.flatnonzero(allowed)
-        so_far = " ".join(bytes(out).decode("utf-8", errors="ignore").split())
-        if not so_far or so_far in spec.forbidden:
-            # Every token that starts with a stop character would end on this refused value.
-            kept = ids[masks.stop_at[ids] != 0]
+        forbidden = _norm_set(spec.forbidden)
+        so_far = _norm(bytes(out).decode("utf-8", errors="ignore"))
+        if not so_far or so_far in forbidden:
+            # Every token that ends the value here would end it on an empty or refused value.
+            kept = ids[stop_at[ids] > skip]
             ids = kept if kept.size else ids
+        tok = int(ids[0]) if ids.size else 0
         for _ in range(32):
-            tok = self._pick(logits, ids, s)
-            cut = int(masks.stop_at[tok])
-            if cut == _BIG:
-                return tok
-            value = " ".join((bytes(out) + self.pieces[tok][:cut]).decode("utf-8", errors="ignore").split())
-            if value and value not in spec.forbidden:
-                return tok
-            ids = ids[ids != tok]  # a refused value: the model must write something else
             if ids.size == 0:
                 break
+            tok = self._pick(logits, ids, s)
+            cut = int(stop_at[tok])
+            text = bytes(out) + self.pieces[tok][skip : cut if cut < _BIG else None]
+            finished = cut < _BIG or _ends_sentence(text, spec.final)
+            if not finished:
+                return tok
+            value = _norm(text.decode("utf-8", errors="ignore"))
+            if value and value not in forbidden:
+                return tok
+            ids = ids[ids != tok]  # a refused value: the model must write something else
         return tok
 
     def choose(self, texts: Sequence[bytes], frees: Sequence[FreeSpec | None], s: _Sampling) -> tuple[int, str | None]:
@@ -538,13 +644,26 @@ class LocalModel:
         fixed text and each alternative are tokenized together, as the model would
         write them.  Tokens shared by all remaining alternatives are evaluated in one
         batch; the model samples only at branch points.  An alternative with a free
-        spec ends in a free value: at its end node any token allowed as the value's first
-        token also selects it.
+        spec ends in a free value: its last token is healed (see :meth:`_back_up`), so at
+        the node before it any token that starts with that token's text and is allowed as
+        the value's first token also selects it.
         """
         base = os.path.commonprefix(list(texts))
         self.set_doc(base)
         start = len(self._text)
         seqs = [self.tokenize(t[start:]) for t in texts]
+        heads: dict[int, bytes] = {}
+        for i, spec in enumerate(frees):
+            seq = seqs[i]
+            if spec is None or not seq or b"\n" in self.pieces[seq[-1]]:
+                continue
+            # Heal only a token of the free alternative's own: one that another alternative
+            # also writes there (`` "`` before ``"UNK"`` and before a location) is a real
+            # branch point, where the model chooses between them.
+            if any(j != i and seqs[j][: len(seq)] == seq for j in range(len(seqs))):
+                continue
+            heads[i] = self.pieces[seq[-1]]
+            seqs[i] = seq[:-1]
         alive = list(range(len(texts)))
         pos = 0
         path: list[int] = []  # decided tokens not yet evaluated
@@ -575,7 +694,9 @@ class LocalModel:
             if open_ends:
                 spec = frees[open_ends[0]]
                 assert spec is not None
-                allowed = self._masks(spec.stop, spec.banned).first.copy()
+                head = heads.get(open_ends[0], b"")
+                m = self._healed_masks(head, spec.stop, spec.banned) if head else self._masks(spec.stop, spec.banned)
+                allowed = m.first.copy()
                 allowed[child] = True
                 tok = self._pick(logits, np.flatnonzero(allowed), s)
             elif closed_ends:
@@ -599,11 +720,17 @@ class LocalModel:
                 first = tok
                 break
         chosen = alive[0]
-        self.set_doc(texts[chosen])
         spec = frees[chosen]
+        if first is not None:
+            # The value starts with ``first`` in place of the backed-up head token; the
+            # document is evaluated up to the head already.
+            assert spec is not None
+            self._pending = b""
+            return chosen, self.free_text(spec, s, first, head=heads.get(chosen, b""))
+        self.set_doc(texts[chosen])
         if spec is None:
             return chosen, None
-        return chosen, self.free_text(spec, s, first)
+        return chosen, self.free_text(spec, s)
 
     def complete_text(self, prompt: str, stop: Sequence[str], max_tokens: int, s: _Sampling) -> tuple[str, str, int]:
         """Plain sampling after ``prompt`` until a stop sequence, end of text or ``max_tokens``.
@@ -636,6 +763,28 @@ class LocalModel:
                 break
             self._eval([tok])
         return out.decode("utf-8", errors="replace"), finish, prompt_tokens
+
+
+def _norm(value: str) -> str:
+    """A value as refusals compare it: words only, lower case (``"Boil water."`` = ``"boil water"``)."""
+    return " ".join(re.findall(r"\w+", value.lower()))
+
+
+def _narrowed(allowed: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``allowed & keep``, unless that leaves nothing (then a rule gives way rather than the value)."""
+    both = allowed & keep
+    return both if both.any() else allowed
+
+
+def _ends_sentence(text: bytes, final: str) -> bool:
+    """Whether ``text`` ends (spaces aside) in one of the ``final`` characters."""
+    last = text.rstrip()[-1:]
+    return bool(last) and last.decode("latin-1") in final
+
+
+@functools.lru_cache(maxsize=256)
+def _norm_set(values: frozenset[str]) -> frozenset[str]:
+    return frozenset(_norm(v) for v in values)
 
 
 def _common_len(a: bytes, b: bytes) -> int:

@@ -1,0 +1,130 @@
+"""What the offline model writes with constraints on: real llama.cpp, real Gemma 3 270M, real rows.
+
+These tests pin the behaviours the quality benchmark (``bench/bench_quality.py``) found to
+matter, with the app's default prompt (8 fixed few-shot examples, greedy):
+
+- a value begins with the token the model would write freely after the program's text
+  (token healing), not with a digit after a lone space;
+- no value repeats an earlier one or loops on a phrase, none is degenerate;
+- ExplaGraphs answers pass the official structural checks by construction.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cocogen.backends import make_backend
+from cocogen.backends.base import GenerationParams
+from cocogen.backends.llamacpp import LlamaCppBackend, _Sampling
+from cocogen.constrained import FreeSpec
+from cocogen.metrics.explagraphs import bracket_string, official_edges, structural_checks
+from cocogen.pipeline import generate
+from cocogen.tasks import get_task
+from cocogen.types import Example
+
+pytestmark = pytest.mark.slow
+
+ROWS = 10
+SPLITS = {"proscript-script": "dev", "explagraphs": "cocogen-dev", "propara": "test"}
+GREEDY = GenerationParams(temperature=0.0, max_tokens=400, seed=0)
+_LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+@pytest.fixture(scope="module")
+def backend() -> LlamaCppBackend:
+    b = make_backend("local")
+    assert isinstance(b, LlamaCppBackend)
+    return b
+
+
+def _values(task: str, graph: object) -> list[str]:
+    if task == "proscript-script":
+        return list(graph.steps)  # type: ignore[attr-defined]
+    if task == "explagraphs":
+        return list(dict.fromkeys(c for h, _, t in graph.triples for c in (h, t)))  # type: ignore[attr-defined]
+    return [v for row in graph.states for v in row if v not in ("-", "?")]  # type: ignore[attr-defined]
+
+
+def _norm(v: str) -> str:
+    return " ".join(re.findall(r"\w+", v.lower()))
+
+
+def _rows(task: str) -> list[Example]:
+    return get_task(task).load(SPLITS[task])[:ROWS]
+
+
+def test_healing_lets_the_value_start_as_the_model_would_write_it(backend: LlamaCppBackend) -> None:
+    """After the program writes ``step0: `` (a lone-space token), the model still writes `` decided``."""
+    model = backend.local
+    prefix = "You want to plant a tree. How can you do this in 7 steps?\nstep0:"
+    with model.lock:
+        model.start(prefix)
+        logits = model._logits()
+        free_first = model.pieces[int(np.argmax(np.where(model._text_ok, logits, -np.inf)))]
+        assert free_first.startswith(b" ") and free_first.strip().isalpha()  # a leading-space word
+        model.start(prefix)
+        model.set_doc((prefix + " ").encode())  # the program's text ends in a space
+        value = model.free_text(FreeSpec(stop=";\n", max_tokens=8), _Sampling(0.0, 1.0, np.random.default_rng(0)))
+    assert value.split()[0] == free_first.decode().strip(), value
+    assert not value[:1].isdigit(), value
+
+
+def test_proscript_text_baseline_writes_sentences_not_numbers(backend: LlamaCppBackend) -> None:
+    r = generate(
+        "proscript-script", "text", {"goal": "plant a tree in the garden", "num_steps": 7}, backend, params=GREEDY
+    )
+    assert r.parse.clean, r.completion
+    for step in r.graph.steps:  # type: ignore[union-attr]
+        assert not re.match(r"\s*\d", step), r.completion
+        assert len(_LETTER_WORD.findall(step)) >= 2, r.completion
+
+
+@pytest.mark.parametrize("task", list(SPLITS))
+def test_constrained_values_are_neither_repeated_nor_degenerate(
+    backend: LlamaCppBackend, data_dir: Path, task: str
+) -> None:
+    min_words = 2 if task == "proscript-script" else 1
+    for ex in _rows(task):
+        r = generate(task, None, ex.graph, backend, params=GREEDY, example_id=ex.id)
+        assert r.parse.clean, (ex.id, r.completion)
+        values = _values(task, r.graph)
+        assert values, ex.id
+        for v in values:
+            assert len(_LETTER_WORD.findall(v)) >= min_words, (ex.id, v)
+            words = _norm(v).split()
+            trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+            assert len(trigrams) == len(set(trigrams)), (ex.id, v)  # no phrase looping inside a value
+        if task != "propara":  # a ProPara location recurs over time by nature
+            normed = [_norm(v) for v in values]
+            assert len(normed) == len(set(normed)), (ex.id, values)
+
+
+def test_explagraphs_answers_are_structurally_correct_by_construction(
+    backend: LlamaCppBackend, data_dir: Path
+) -> None:
+    for ex in _rows("explagraphs"):
+        r = generate("explagraphs", None, ex.graph, backend, params=GREEDY, example_id=ex.id)
+        g = r.graph
+        checks = structural_checks(official_edges(bracket_string(g.triples)), g.belief, g.argument)  # type: ignore[union-attr]
+        assert all(checks.values()), (ex.id, checks, g.triples)  # type: ignore[union-attr]
+
+
+def test_script_edges_form_one_connected_dag_from_the_first_step_to_the_goal(
+    backend: LlamaCppBackend, data_dir: Path
+) -> None:
+    import networkx as nx
+
+    for task in ("proscript-script", "proscript-edge"):
+        for ex in get_task(task).load("dev")[:4]:
+            r = generate(task, None, ex.graph, backend, params=GREEDY, example_id=ex.id)
+            s = r.graph
+            g = nx.DiGraph(list(s.edges))  # type: ignore[union-attr]
+            g.add_nodes_from(range(len(s.steps)))  # type: ignore[union-attr]
+            assert nx.is_directed_acyclic_graph(g) and nx.is_weakly_connected(g), (task, ex.id, s.edges)  # type: ignore[union-attr]
+            if task == "proscript-script":
+                assert all(a < b for a, b in s.edges)  # type: ignore[union-attr]
+                assert g.in_degree(0) == 0 and g.out_degree(len(s.steps) - 1) == 0  # type: ignore[union-attr]
