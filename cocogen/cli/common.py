@@ -12,7 +12,8 @@ from cocogen.backends.base import BACKENDS, Backend, GenerationParams, make_back
 from cocogen.errors import InputError
 from cocogen.prompts import SELECTIONS, PromptSpec
 from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
-from cocogen.tasks.base import REGISTRY, get_task
+from cocogen.tasks.base import REGISTRY, Format, Task, get_format, get_task
+from cocogen.types import Graph
 
 __all__ = [
     "print_json",
@@ -124,10 +125,11 @@ def backend_from_args(args: argparse.Namespace, task: str | None = None) -> Back
     return make_backend(name, **options)
 
 
-def query_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The task and its query graph from ``--task`` and ``--input``."""
+def query_from_args(args: argparse.Namespace) -> tuple[Task, Format, Graph]:
+    """The task, format and query graph from ``--task``, ``--format`` and ``--input``, checked in that order."""
     task = get_task(args.task)
-    return task, task.from_input(read_json_arg(args.input))
+    fmt = get_format(task, args.format)
+    return task, fmt, task.from_input(read_json_arg(args.input))
 
 
 def print_problems(problems: Any) -> None:

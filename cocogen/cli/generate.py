@@ -20,15 +20,13 @@ from cocogen.cli.common import (
     spec_from_args,
 )
 from cocogen.pipeline import generate
-from cocogen.tasks.base import get_format
 
 __all__ = ["add_commands", "cmd_generate"]
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Prints the code, the graph and the problems (or one JSON object); exit 1 when nothing parsed."""
-    task, query = query_from_args(args)
-    fmt = get_format(task, args.format)
+    task, fmt, query = query_from_args(args)
     backend = backend_from_args(args, task.name)
     with CompletionCache(enabled=not args.no_cache) as cache:
         result = generate(

@@ -55,8 +55,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
-    task, query = query_from_args(args)
-    fmt = get_format(task, args.format)
+    task, fmt, query = query_from_args(args)
     prompt = build_prompt(task, fmt, query, spec_from_args(args))
     if args.json:
         print_json(

@@ -78,8 +78,10 @@ class InputField:
     given as digits in a string), ``"list[str]"`` (a list of texts, or one text with an
     item per line), ``"choice"`` (one of ``choices``, case-insensitive).  ``label`` names
     the field in messages ("the number of steps"), ``item`` one list item ("step").
-    ``low``/``high`` bound an int's value or a list's length; ``max_chars`` each text;
-    ``one_line`` rejects a line break in a text instead of turning it into a space.
+    ``low``/``high`` bound an int's value or a list's length; ``max_chars`` each text.
+    Texts are stripped; then ``one_line`` rejects a line break (and keeps the text as
+    written), ``collapse_spaces`` turns every run of white space into one space, and
+    otherwise line breaks and tabs (with the spaces around them) become one space.
     """
 
     name: str
@@ -92,6 +94,7 @@ class InputField:
     high: int | None = None
     max_chars: int | None = None
     one_line: bool = False
+    collapse_spaces: bool = False
 
     @property
     def what(self) -> str:
@@ -102,13 +105,17 @@ _BREAKS = re.compile(r"[ \t]*[\r\n\t\x0b\x0c\x85\u2028\u2029]+[ \t]*")
 _SPACES = re.compile(r"\s+")
 
 
-def _text(value: Any, what: str, field: InputField, *, collapse_all: bool = False) -> str:
+def _text(value: Any, what: str, field: InputField) -> str:
     if not isinstance(value, str):
         raise InputError(f"The {what} must be text, not {type(value).__name__}.")
     v = value.strip()
-    if field.one_line and ("\n" in v or "\r" in v):
-        raise InputError(f"The {what} must be a single line.")
-    v = _SPACES.sub(" ", v) if collapse_all else _BREAKS.sub(" ", v)
+    if field.one_line:
+        if "\n" in v or "\r" in v:
+            raise InputError(f"The {what} must be a single line.")
+    elif field.collapse_spaces:
+        v = _SPACES.sub(" ", v)
+    else:
+        v = _BREAKS.sub(" ", v)
     if not v:
         raise InputError(f"The {what} is empty.")
     if field.max_chars is not None and len(v) > field.max_chars:
@@ -148,7 +155,7 @@ def _check_value(field: InputField, value: Any) -> Any:
     if (field.low is not None and n < field.low) or (field.high is not None and n > field.high):
         raise InputError(f"Give from {field.low} to {field.high} {what}, not {n}.")
     item = field.item or "item"
-    return tuple(_text(v, f"{item} {i}", field, collapse_all=True) for i, v in enumerate(value, 1))
+    return tuple(_text(v, f"{item} {i}", field) for i, v in enumerate(value, 1))
 
 
 def validate_input(fields: Any, spec: Sequence[InputField], task: str = "this task") -> dict[str, Any]:

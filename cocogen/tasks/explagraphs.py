@@ -1079,8 +1079,8 @@ class ExplaGraphsTask(TaskBase):
     graph_type: ClassVar[type] = ExplaGraph
     sample_input: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {
-            "belief": "Social media does more harm than good.",
-            "argument": "Social media spreads misinformation quickly.",
+            "belief": "Cities should ban cars from their centres.",
+            "argument": "Car-free streets make walking and cycling safer.",
             "stance": "support",
         }
     )

@@ -769,6 +769,7 @@ class ProParaTask(TaskBase):
             low=1,
             high=MAX_SENTENCES,
             max_chars=MAX_INPUT_CHARS,
+            collapse_spaces=True,
         ),
         InputField(
             "participants",
@@ -778,6 +779,7 @@ class ProParaTask(TaskBase):
             low=1,
             high=MAX_PARTICIPANTS,
             max_chars=MAX_INPUT_CHARS,
+            collapse_spaces=True,
         ),
     )
     splits: ClassVar[tuple[str, ...]] = ("train", "dev", "test", "cocogen-test")
