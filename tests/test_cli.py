@@ -118,23 +118,3 @@ def test_selection_seed_and_sampling_seed_are_separate_options(capsys) -> None:
                         "--seed", seed, "--k", "3", "--json")  # fmt: skip
         picks.add(tuple(json.loads(out)["examples"]))
     assert len(picks) > 1
-
-
-def test_library_modules_import_neither_argparse_nor_the_cli() -> None:
-    import ast
-
-    root = Path(__file__).resolve().parents[1] / "cocogen"
-    front_ends = {"cli", "__main__.py", "widgets.py", "session.py", "jobs.py", "inspection.py", "compare.py"}
-    for path in root.rglob("*.py"):
-        rel = path.relative_to(root).parts
-        if rel[0] in front_ends:
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for n in names:
-                assert n != "argparse" and not n.startswith("cocogen.cli") and n != "streamlit", (path, n)
