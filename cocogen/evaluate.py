@@ -35,7 +35,15 @@ from typing import Any
 
 from cocogen.errors import ConfigError, DataError, InputError
 from cocogen.jsonl import read_jsonl
-from cocogen.metrics.base import METRICS, ExampleScore, MetricOptions, Score, format_value, make_signature
+from cocogen.metrics.base import (
+    CONVENTIONS,
+    METRICS,
+    ExampleScore,
+    MetricOptions,
+    Score,
+    format_value,
+    make_signature,
+)
 from cocogen.tasks.base import REGISTRY, Format, Reference, Task, get_format, get_task
 from cocogen.types import Example, Graph, ParseResult, Problem, ProblemKind
 
@@ -53,9 +61,6 @@ __all__ = [
     "parsed_cell",
     "CONVENTIONS",
 ]
-
-CONVENTIONS = ("prompt", "gold")
-
 
 def display_metrics(task: str | Task) -> tuple[str, ...]:
     """The metric keys shown in tables for ``task``, in order (every value is in the JSON output)."""

@@ -197,11 +197,16 @@ def test_ctrl_c_keeps_finished_work(server: FakeOpenAIServer, rows: list[Example
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = _cli_run(server.base_url, out, 30, "--no-cache")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 5):
+        assert proc.poll() is None, "the run ended before four examples were recorded"
         time.sleep(0.02)
+    assert out.read_text().count("\n") >= 5, "no four examples recorded in two minutes"
+    # From now on every answer takes 2 s, so the run cannot finish before the signal is handled,
+    # however slow the machine: the rest of the split would take the runner over 10 s.
+    server.delay = 2.0
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     ids = _ids(out)
