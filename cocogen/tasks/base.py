@@ -123,6 +123,16 @@ def _text(value: Any, what: str, field: InputField) -> str:
     return v
 
 
+def _within(n: int, field: InputField) -> bool:
+    return (field.low is None or n >= field.low) and (field.high is None or n <= field.high)
+
+
+def _bounds(field: InputField) -> str:
+    if field.low is not None and field.high is not None:
+        return f"from {field.low} to {field.high}"
+    return f"at least {field.low}" if field.low is not None else f"at most {field.high}"
+
+
 def _check_value(field: InputField, value: Any) -> Any:
     what = field.what
     are = "are" if field.kind == "list[str]" else "is"
@@ -143,17 +153,16 @@ def _check_value(field: InputField, value: Any) -> Any:
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(f"The {what} must be a whole number, not {value!r}.")
-        if (field.low is not None and value < field.low) or (field.high is not None and value > field.high):
-            raise InputError(f"The {what} must be from {field.low} to {field.high}, not {value}.")
+        if not _within(value, field):
+            raise InputError(f"The {what} must be {_bounds(field)}, not {value}.")
         return value
     # list[str]
     if isinstance(value, str):  # a text area: one item per line
         value = [ln for ln in value.splitlines() if ln.strip()]
     if not isinstance(value, (list, tuple)):
         raise InputError(f"The {what} must be a list of texts, not {type(value).__name__}.")
-    n = len(value)
-    if (field.low is not None and n < field.low) or (field.high is not None and n > field.high):
-        raise InputError(f"Give from {field.low} to {field.high} {what}, not {n}.")
+    if not _within(len(value), field):
+        raise InputError(f"Give {_bounds(field)} {what}, not {len(value)}.")
     item = field.item or "item"
     return tuple(_text(v, f"{item} {i}", field) for i, v in enumerate(value, 1))
 
@@ -167,13 +176,20 @@ def validate_input(fields: Any, spec: Sequence[InputField], task: str = "this ta
 
     Examples
     --------
-    >>> spec = (InputField("goal", "str", "", max_chars=20), InputField("num_steps", "int", "", low=2, high=9))
+    >>> spec = (
+    ...     InputField("goal", "str", "What to do.", max_chars=20),
+    ...     InputField("num_steps", "int", "How many steps.", label="number of steps", low=2, high=9),
+    ... )
     >>> validate_input({"goal": "  make tea ", "num_steps": "5"}, spec)
     {'goal': 'make tea', 'num_steps': 5}
     >>> validate_input({"goal": "tea", "num_steps": 1}, spec)
     Traceback (most recent call last):
     ...
-    cocogen.errors.InputError: The num steps must be from 2 to 9, not 1.
+    cocogen.errors.InputError: The number of steps must be from 2 to 9, not 1.
+    >>> validate_input({"goal": "tea", "steps": 3}, spec)
+    Traceback (most recent call last):
+    ...
+    cocogen.errors.InputError: Unknown input field 'steps' for this task; expected goal, num_steps.
     """
     names = [f.name for f in spec]
     if not isinstance(fields, Mapping):
