@@ -28,7 +28,7 @@ from cocogen.backends.base import GenerationParams, RequestContext
 from cocogen.errors import BackendError, ConfigError, DataError
 from cocogen.jsonl import read_jsonl
 from cocogen.settings import data_dir
-from cocogen.tasks.base import Reference, Task
+from cocogen.tasks.base import Task
 from cocogen.types import Generation
 
 __all__ = ["ReplayBackend", "fingerprint", "recorded_outputs_path"]
@@ -113,15 +113,16 @@ def _task_of(d: Mapping[str, Any], task: str | None) -> Task | None:
     return next((t for t in REGISTRY.values() if t.recognizes(d)), None)
 
 
-def _recorded_reference(d: Mapping[str, Any], line: int, index: int, path: Path, task: str | None) -> Reference | None:
-    """The id and input of a CoCoGen record, read by its task (``None`` when no task reads it)."""
+def _recorded_input(d: Mapping[str, Any], line: int, index: int, path: Path, task: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The id and input fields of a CoCoGen record, as its task reads them (``None, {}`` when none does)."""
     t = _task_of(d, task)
     if t is None:
-        return None
+        return None, {}
     try:
-        return t.read_recorded(d, path=path, line=line, index=index)
+        ref = t.read_recorded(d, path=path, line=line, index=index)
     except DataError:
-        return None  # a record we cannot read a reference from can still be matched by its query text
+        return None, {}  # a record we cannot read a reference from can still be matched by its query text
+    return ref.id, (t.to_input(ref.query) if ref.query is not None else {})
 
 
 def _parse_record(d: Mapping[str, Any], line: int, index: int, path: Path, task: str | None) -> _Record | None:
@@ -130,12 +131,8 @@ def _parse_record(d: Mapping[str, Any], line: int, index: int, path: Path, task:
     rid = d.get("id")
     rid = str(rid) if rid is not None else None
     if "codex_response" in d or "generated_code" in d:  # CoCoGen's recorded outputs
-        ref = _recorded_reference(d, line, index, path, task)
-        fields: dict[str, Any] = {}
-        if ref is not None:
-            rid = rid or ref.id
-            if ref.query is not None:
-                fields = _task_of(d, task).to_input(ref.query)  # type: ignore[union-attr]
+        ref_id, fields = _recorded_input(d, line, index, path, task)
+        rid = rid or ref_id
         resp = d.get("codex_response") or {}
         choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index") or 0)
         texts = tuple(str(c.get("text") or "") for c in choices)
