@@ -3,12 +3,13 @@
 :func:`generate` is the library call the CLI's ``generate`` command, batch runs and the
 app all use.  It never executes model output: the format's parser reads it.
 
-A backend is anything with ``signature()`` and ``complete()``.  Offline, with the
-paper's recorded ExplaGraphs outputs in the data directory::
+A backend is anything with ``signature()`` and ``complete(prompt, params, context)``.
+Offline, for a task whose recorded outputs (``task.recorded_outputs``) are in the data
+directory, the paper's own answer to a dataset row::
 
     from cocogen.backends import make_backend
-    task = get_task(name)          # a task with recorded outputs
-    r = generate(task, None, task.sample_input, make_backend("replay", task=task.name))
+    row = task.load(split)[0]
+    r = generate(task, None, row.graph, make_backend("replay", task=task.name), example_id=row.id)
     r.ok, r.graph, r.problems, r.usage()
 """
 
