@@ -64,10 +64,7 @@ elif step == 3:
                     code_fmt,
                     query,
                     backend,
-                    pool=w.fewshot_pool_or_error(task),
-                    k=settings.k,
-                    select=settings.select,
-                    token_budget=settings.token_budget,
+                    spec=settings.prompt_spec(w.fewshot_pool_or_error(task)),
                     params=settings.params(),
                     cache=w.completion_cache(settings.use_cache),
                 )

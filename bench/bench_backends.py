@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cocogen.backends import make_backend  # noqa: E402
+from cocogen.backends import GenerationParams, make_backend  # noqa: E402
 from cocogen.runs import run_batch  # noqa: E402
 
 PROMPT = (
@@ -73,10 +73,10 @@ class Server:
 def bench_backend(url: str, requests: int, concurrency: int) -> float:
     """Seconds for ``requests`` completions at ``concurrency`` through the openai backend."""
     backend = make_backend("openai", model="fake-code-model", base_url=url, api_key="sk-bench-not-a-real-key")
-    backend.complete(PROMPT, max_tokens=64)  # connect, and settle auto mode, before timing
+    backend.complete(PROMPT, GenerationParams(max_tokens=64))  # connect, and settle auto mode, before timing
     t0 = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda i: backend.complete(PROMPT + f"# {i}\n", max_tokens=64), range(requests)))
+        list(pool.map(lambda i: backend.complete(PROMPT + f"# {i}\n", GenerationParams(max_tokens=64)), range(requests)))
     return time.perf_counter() - t0
 
 
@@ -116,11 +116,11 @@ def bench_raw_http(url: str, requests: int) -> float:
 def latency_per_request(url: str, requests: int) -> tuple[float, float]:
     """Mean and median seconds per sequential request through the backend."""
     backend = make_backend("openai", model="fake-code-model", base_url=url, api_key="sk-bench-not-a-real-key")
-    backend.complete(PROMPT, max_tokens=64)
+    backend.complete(PROMPT, GenerationParams(max_tokens=64))
     times = []
     for i in range(requests):
         t0 = time.perf_counter()
-        backend.complete(PROMPT + f"# {i}\n", max_tokens=64)
+        backend.complete(PROMPT + f"# {i}\n", GenerationParams(max_tokens=64))
         times.append(time.perf_counter() - t0)
     return statistics.mean(times), statistics.median(times)
 

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cocogen.backends.llamacpp import LlamaCppBackend, load_model
     from cocogen.pipeline import generate
-    from cocogen.prompts import build_prompt
+    from cocogen.prompts import PromptSpec, build_prompt
     from cocogen.tasks import get_task
 
     task = get_task(TASK)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model()
     load_s = time.perf_counter() - t0
 
-    prompt = build_prompt(task, "code", task.query_of(warm_goal.graph), k=args.k)
+    prompt = build_prompt(task, "code", task.query_of(warm_goal.graph), PromptSpec(k=args.k))
     prompt_tokens = model.count_tokens(prompt.text)
     prefill = [_prefill_rate(model, prompt.text)[0] for _ in range(repeats)]
     decode = [_decode_rate(model, prompt.text) for _ in range(repeats)]
@@ -105,13 +105,13 @@ def main(argv: list[str] | None = None) -> int:
 
     backends = {"constrained": LlamaCppBackend(), "free": LlamaCppBackend(constraints=False)}
     for b in backends.values():  # warm the few-shot prefix (not counted)
-        generate(task, "code", warm_goal.graph, b, cache=None, k=args.k)
+        generate(task, "code", warm_goal.graph, b, cache=None, spec=PromptSpec(k=args.k))
 
     rows: list[dict[str, Any]] = []
     for i, ex in enumerate(goals):
         # Alternate which mode goes first: the second one finds the query already evaluated.
         for mode in list(backends)[:: 1 if i % 2 == 0 else -1]:
-            r = generate(task, "code", ex.graph, backends[mode], cache=None, k=args.k)
+            r = generate(task, "code", ex.graph, backends[mode], cache=None, spec=PromptSpec(k=args.k))
             g = r.samples[0].generation
             out_tokens = model.count_tokens(g.text)
             rows.append(

@@ -138,7 +138,7 @@ def _chain_run(task: Any, fmt: Any, rows: Sequence[Any], out: Path) -> None:
         def signature(self) -> str:
             return "chain-baseline"
 
-        def complete(self, prompt: str, *, context: Any = None, **_: Any) -> list[Generation]:
+        def complete(self, prompt: str, params: Any = None, context: Any = None) -> list[Generation]:
             q = context.query
             g = replace(q, edges=tuple((i, i + 1) for i in range(len(q.steps) - 1)))
             text = fmt.render(g)[len(fmt.render_query(q)) :]
@@ -152,6 +152,7 @@ def _chain_run(task: Any, fmt: Any, rows: Sequence[Any], out: Path) -> None:
 def run_cell(task: Any, fmt: Any, mode: str, rows: Sequence[Any], out: Path, args: argparse.Namespace) -> None:
     from cocogen.backends.base import GenerationParams
     from cocogen.backends.llamacpp import LlamaCppBackend
+    from cocogen.prompts import PromptSpec
     from cocogen.runs import run_batch
 
     if mode == "chain":
@@ -166,8 +167,7 @@ def run_cell(task: Any, fmt: Any, mode: str, rows: Sequence[Any], out: Path, arg
         rows,
         out,
         params=params,
-        k=args.k,
-        select=args.select,
+        spec=PromptSpec(k=args.k, selection=args.select),
         concurrency=1,
         split=SPLITS[task.name],
         progress=not args.no_progress,

@@ -18,6 +18,7 @@ _EXPORTS = {
     "get_format": "cocogen.tasks",
     "build_prompt": "cocogen.prompts",
     "Prompt": "cocogen.prompts",
+    "PromptSpec": "cocogen.prompts",
     "Script": "cocogen.types",
     "ExplaGraph": "cocogen.types",
     "StateTable": "cocogen.types",

@@ -13,9 +13,9 @@ With a tiny backend that always answers the same (any object with ``signature()`
 
 >>> from cocogen.types import Generation
 >>> class Echo:
-...     name, mode, supports_grammar, model = "echo", "completion", False, "echo"
+...     name, mode, model = "echo", "completion", "echo"
 ...     def signature(self): return "echo"
-...     def complete(self, prompt, **kw): return [Generation("")]
+...     def complete(self, prompt, params=None, context=None): return [Generation("")]
 >>> out = compare_formats("proscript-script", ["code", "text"], {"goal": "bake a cake", "num_steps": 3}, Echo(), pool=[])
 >>> [(o.format, o.result is not None, o.result.ok) for o in out]
 [('code', True, False), ('text', True, False)]
@@ -31,6 +31,7 @@ from cocogen.backends.base import Backend, GenerationParams
 from cocogen.diff import DiffSummary, diff_graphs, diff_tables
 from cocogen.errors import CocogenError
 from cocogen.pipeline import Result, generate
+from cocogen.prompts import PromptSpec
 from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import Task, get_task
 from cocogen.types import Example, Graph, StateTable
@@ -115,10 +116,11 @@ def compare_formats(
             oc = Outcome(name, "?", None, f"Task {t.name!r} has no format {name!r}.")
         else:
             try:
-                res = generate(
-                    t, fmt, query, backend, pool=pool, k=k, select=select, seed=seed,
-                    token_budget=token_budget, params=params, cache=cache, example_id=example_id,
+                spec = PromptSpec(
+                    pool=tuple(pool) if pool is not None else None, k=k, selection=select,
+                    selection_seed=seed, token_budget=token_budget,
                 )  # fmt: skip
+                res = generate(t, fmt, query, backend, spec=spec, params=params, cache=cache, example_id=example_id)
             except CocogenError as e:
                 oc = Outcome(name, fmt.kind, None, e.user_message())
             else:

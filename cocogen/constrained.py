@@ -57,6 +57,9 @@ __all__ = [
     "common_prefix",
     "split_at_hole",
     "generate_graph",
+    "plan_script",
+    "plan_explagraph",
+    "plan_state_table",
     "check_supported",
     "CONSTRAINTS_VERSION",
 ]
@@ -534,22 +537,36 @@ class _Probe:
 
 
 def generate_graph(dec: Decoder, fmt: Format, query: Graph, limits: Limits | None = None) -> Graph:
-    """Build the output graph for ``query`` hole by hole with ``dec``.
+    """Build the output graph for ``query`` hole by hole with ``dec``, with the planner of the query's task.
 
-    A :class:`~cocogen.types.Script` without steps gets its steps and then edges
-    (script generation); one with steps gets edges only (edge prediction).  Raises
-    :class:`Unsupported` when ``fmt`` does not write the holes verbatim.
+    Raises :class:`Unsupported` when no task plans this graph type or ``fmt`` does not
+    write the holes verbatim.
     """
-    lim = limits or Limits()
-    if isinstance(query, Script):
-        if query.steps:
-            return _script_edges(dec, fmt, query, lim)
-        return _script_edges(dec, fmt, _script_steps(dec, fmt, query, lim), lim, forward=True)
-    if isinstance(query, ExplaGraph):
-        return _explagraph(dec, fmt, replace(query, triples=()), lim)
-    if isinstance(query, StateTable):
-        return _states(dec, fmt, replace(query, states=()), lim)
-    raise Unsupported(f"no constrained decoding for {type(query).__name__}")
+    from cocogen.tasks.base import task_for_graph
+
+    try:
+        task = task_for_graph(query)
+    except TypeError:
+        raise Unsupported(f"no constrained decoding for {type(query).__name__}") from None
+    return task.plan_constrained(dec, fmt, query, limits or Limits())
+
+
+# The planners the task plug-ins name as their ``plan_constrained``.
+
+
+def plan_script(dec: Decoder, fmt: Format, query: Script, lim: Limits) -> Script:
+    """proScript: steps first unless given (script generation), then the edges."""
+    if query.steps:
+        return _script_edges(dec, fmt, query, lim)
+    return _script_edges(dec, fmt, _script_steps(dec, fmt, query, lim), lim, forward=True)
+
+
+def plan_explagraph(dec: Decoder, fmt: Format, query: ExplaGraph, lim: Limits) -> ExplaGraph:
+    return _explagraph(dec, fmt, replace(query, triples=()), lim)
+
+
+def plan_state_table(dec: Decoder, fmt: Format, query: StateTable, lim: Limits) -> StateTable:
+    return _states(dec, fmt, replace(query, states=()), lim)
 
 
 def check_supported(fmt: Format, query: Graph) -> None:

@@ -35,7 +35,12 @@ __all__ = [
     "DiffSummary",
     "CellDiff",
     "view_of",
+    "script_view",
+    "explagraph_view",
+    "compare",
     "diff_graphs",
+    "diff_scripts",
+    "diff_explagraphs",
     "diff_tables",
     "normalise",
     "STEP_SIMILARITY",
@@ -118,7 +123,9 @@ def normalise(text: str) -> str:
 
 
 def view_of(graph: Graph) -> GraphView:
-    """The drawable view of a proScript script or an ExplaGraph (no statuses).
+    """The drawable view of a graph (no statuses), as its task draws it.
+
+    Raises ``TypeError`` for a task shown as a table (ProPara).
 
     Examples
     --------
@@ -126,34 +133,42 @@ def view_of(graph: Graph) -> GraphView:
     >>> [(n.id, n.tag, n.label) for n in v.nodes], [(e.src, e.dst) for e in v.edges]
     ([('s0', 'step0', 'mix'), ('s1', 'step1', 'bake')], [('s0', 's1')])
     """
-    if isinstance(graph, Script):
-        nodes = tuple(Node(f"s{i}", s, f"step{i}") for i, s in enumerate(graph.steps))
-        n = len(nodes)
-        # Edges naming steps that do not exist are drawn against a placeholder node, so the
-        # user sees the model's mistake rather than losing it.
-        extra: dict[int, Node] = {}
-        edges = []
-        for a, b in graph.edges:
-            for i in (a, b):
-                if not 0 <= i < n and i not in extra:
-                    extra[i] = Node(f"s{i}", "(no such step)", f"step{i}")
-            edges.append(Edge(f"s{a}", f"s{b}"))
-        return GraphView(nodes + tuple(extra.values()), tuple(edges), title=graph.goal, kind="script")
-    if isinstance(graph, ExplaGraph):
-        ids: dict[str, str] = {}
-        nodes_l: list[Node] = []
+    from cocogen.tasks.base import task_for_graph
 
-        def nid(concept: str) -> str:
-            key = normalise(concept)
-            if key not in ids:
-                ids[key] = f"c{len(ids)}"
-                nodes_l.append(Node(ids[key], concept.strip()))
-            return ids[key]
+    return task_for_graph(graph).view(graph)
 
-        edges_l = [Edge(nid(a), nid(b), r.strip()) for a, r, b in graph.triples]
-        title = f"{graph.belief} — {graph.stance}" if graph.stance else graph.belief
-        return GraphView(tuple(nodes_l), tuple(edges_l), title=title, kind="explagraph")
-    raise TypeError(f"{type(graph).__name__} has no graph view; ProPara tables are shown as tables.")
+
+def script_view(graph: Script) -> GraphView:
+    """A proScript script: one node per step, edges as written."""
+    nodes = tuple(Node(f"s{i}", s, f"step{i}") for i, s in enumerate(graph.steps))
+    n = len(nodes)
+    # Edges naming steps that do not exist are drawn against a placeholder node, so the
+    # user sees the model's mistake rather than losing it.
+    extra: dict[int, Node] = {}
+    edges = []
+    for a, b in graph.edges:
+        for i in (a, b):
+            if not 0 <= i < n and i not in extra:
+                extra[i] = Node(f"s{i}", "(no such step)", f"step{i}")
+        edges.append(Edge(f"s{a}", f"s{b}"))
+    return GraphView(nodes + tuple(extra.values()), tuple(edges), title=graph.goal, kind="script")
+
+
+def explagraph_view(graph: ExplaGraph) -> GraphView:
+    """An ExplaGraph: one node per (normalised) concept, one labelled edge per triple."""
+    ids: dict[str, str] = {}
+    nodes_l: list[Node] = []
+
+    def nid(concept: str) -> str:
+        key = normalise(concept)
+        if key not in ids:
+            ids[key] = f"c{len(ids)}"
+            nodes_l.append(Node(ids[key], concept.strip()))
+        return ids[key]
+
+    edges_l = [Edge(nid(a), nid(b), r.strip()) for a, r, b in graph.triples]
+    title = f"{graph.belief} — {graph.stance}" if graph.stance else graph.belief
+    return GraphView(tuple(nodes_l), tuple(edges_l), title=title, kind="explagraph")
 
 
 # --- prediction against reference --------------------------------------------------------
@@ -191,7 +206,12 @@ def _align_steps(pred: tuple[str, ...], gold: tuple[str, ...], fuzzy: bool) -> d
     return pairs
 
 
-def _diff_scripts(pred: Script, gold: Script) -> tuple[GraphView, DiffSummary]:
+def diff_scripts(pred: Graph | None, gold: Script) -> tuple[GraphView, DiffSummary]:
+    """A predicted script against the reference (``None``: nothing predicted, all missing)."""
+    if pred is None:
+        pred = replace(gold, steps=(), edges=())
+    if not isinstance(pred, Script):
+        raise TypeError(f"Cannot compare a {type(pred).__name__} with a Script.")
     # Edge prediction gives the model the reference steps; generation makes it write its own.
     same_steps = [normalise(s) for s in pred.steps] == [normalise(s) for s in gold.steps]
     align = _align_steps(pred.steps, gold.steps, fuzzy=not same_steps)
@@ -230,7 +250,12 @@ def _diff_scripts(pred: Script, gold: Script) -> tuple[GraphView, DiffSummary]:
     return view, _summary(edges, item, "edges")
 
 
-def _diff_explagraphs(pred: ExplaGraph, gold: ExplaGraph) -> tuple[GraphView, DiffSummary]:
+def diff_explagraphs(pred: Graph | None, gold: ExplaGraph) -> tuple[GraphView, DiffSummary]:
+    """A predicted ExplaGraph against the reference (``None``: nothing predicted, all missing)."""
+    if pred is None:
+        pred = replace(gold, triples=())
+    if not isinstance(pred, ExplaGraph):
+        raise TypeError(f"Cannot compare a {type(pred).__name__} with an ExplaGraph.")
     ids: dict[str, str] = {}
     in_pred: set[str] = set()
     in_gold: set[str] = set()
@@ -292,15 +317,20 @@ def diff_graphs(pred: Graph | None, gold: Graph) -> tuple[GraphView, DiffSummary
     >>> s.right, s.missed, s.invented
     (('step0: a → step1: b',), ('step1: b → step2: c',), ('step0: a → step2: c',))
     """
-    if isinstance(gold, StateTable):
-        raise TypeError("ProPara tables are compared with diff_tables().")
-    if pred is None:
-        pred = replace(gold, steps=(), edges=()) if isinstance(gold, Script) else replace(gold, triples=())
-    if isinstance(gold, Script) and isinstance(pred, Script):
-        return _diff_scripts(pred, gold)
-    if isinstance(gold, ExplaGraph) and isinstance(pred, ExplaGraph):
-        return _diff_explagraphs(pred, gold)
-    raise TypeError(f"Cannot compare a {type(pred).__name__} with a {type(gold).__name__}.")
+    result = compare(pred, gold)
+    if not isinstance(result, tuple):
+        raise TypeError(f"{type(gold).__name__} is compared cell by cell: use compare() or diff_tables().")
+    return result
+
+
+def compare(pred: Graph | None, gold: Graph) -> tuple[GraphView, DiffSummary] | CellDiff:
+    """Prediction against reference the way the reference's task compares them.
+
+    A coloured graph and its summary for graph tasks, a :class:`CellDiff` for tables.
+    """
+    from cocogen.tasks.base import task_for_graph
+
+    return task_for_graph(gold).diff(pred, gold)
 
 
 # --- ProPara -------------------------------------------------------------------------------
@@ -338,7 +368,7 @@ def _cell(table: StateTable | None, p: int, t: int) -> str:
     return table.states[p][t]
 
 
-def diff_tables(pred: StateTable | None, gold: StateTable) -> CellDiff:
+def diff_tables(pred: Graph | None, gold: StateTable) -> CellDiff:
     """Compare a predicted ProPara table with the reference, cell by cell (normalised text).
 
     Examples
@@ -349,6 +379,8 @@ def diff_tables(pred: StateTable | None, gold: StateTable) -> CellDiff:
     >>> d.status, d.summary.missed
     ((('matched',), ('extra',)), ('water after step 1: ground',))
     """
+    if pred is not None and not isinstance(pred, StateTable):
+        raise TypeError(f"Cannot compare a {type(pred).__name__} with a StateTable.")
     rows = table_rows(gold)
     cols = gold.participants
     pv, gv, st = [], [], []

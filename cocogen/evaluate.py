@@ -1,4 +1,4 @@
-"""Score prediction files against references: ``cocogen eval`` and ``cocogen report``.
+"""Score prediction files against references (the library behind ``cocogen eval`` and ``cocogen report``).
 
 Two prediction formats are read:
 
@@ -7,9 +7,8 @@ Two prediction formats are read:
   ``reference`` and ``status``;
 * **recorded outputs** in CoCoGen's release format: one object per line with
   ``codex_response`` (the raw completion) and/or ``generated_code`` (prompt + completion),
-  plus the reference fields of the task (``belief``/``argument``/``stance``/``orig_stance``/
-  ``graph`` for ExplaGraphs, ``id``/``steps``/``questions`` for ProPara, ``reference_code``
-  otherwise).
+  plus the reference fields of the task, which the task's own reader
+  (:meth:`~cocogen.tasks.base.Task.read_recorded`) understands.
 
 Every completion is parsed again with the task format's parser
 (:meth:`~cocogen.tasks.base.Format.parse` with the query), never executed.  Every reference
@@ -19,15 +18,15 @@ reported beside the averages.
 
 References default to those embedded in the predictions file; ``--references`` takes a split
 name of the task (``dev``, ``cocogen-test`` ...), a JSONL file of ``{"id", "graph"}`` rows or
-of dataset rows the task's loader reads, or, for ProPara, an official ``answers.tsv``.
+of recorded-output rows, or a file format of the task's own
+(:meth:`~cocogen.tasks.base.Task.read_references`, e.g. ProPara's official ``answers.tsv``).
+
+Nothing here names a task: the task plug-in supplies the reader, the labels and the metric.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +34,18 @@ from pathlib import Path
 from typing import Any
 
 from cocogen.errors import ConfigError, DataError, InputError
-from cocogen.metrics import explagraphs as eg_metrics
-from cocogen.metrics import propara as pp_metrics
-from cocogen.metrics import proscript as ps_metrics
-from cocogen.metrics.base import METRICS, ExampleScore, Score, format_value, make_signature
-from cocogen.tasks.base import Format, get_format, get_task
-from cocogen.types import ExplaGraph, Graph, ParseResult, Problem, ProblemKind, Script, StateTable
+from cocogen.jsonl import read_jsonl
+from cocogen.metrics.base import (
+    CONVENTIONS,
+    METRICS,
+    ExampleScore,
+    MetricOptions,
+    Score,
+    format_value,
+    make_signature,
+)
+from cocogen.tasks.base import REGISTRY, Format, Reference, Task, get_format, get_task
+from cocogen.types import Example, Graph, ParseResult, Problem, ProblemKind
 
 __all__ = [
     "Item",
@@ -50,53 +55,47 @@ __all__ = [
     "evaluate_items",
     "evaluate_file",
     "detect_task",
-    "DISPLAY",
-    "cmd_eval",
-    "cmd_report",
+    "display_metrics",
+    "main_metric",
+    "table_rows",
+    "parsed_cell",
+    "CONVENTIONS",
 ]
 
-CONVENTIONS = ("prompt", "gold")
+def display_metrics(task: str | Task) -> tuple[str, ...]:
+    """The metric keys shown in tables for ``task``, in order (every value is in the JSON output)."""
+    t = get_task(task) if isinstance(task, str) else task
+    return tuple(t.metric().display)
 
-# Metrics shown in tables, per task, in order (every value is in the JSON output).
-DISPLAY: dict[str, tuple[str, ...]] = {
-    "explagraphs": (
-        "sa",
-        "stca",
-        "ged",
-        "g_bleu_f1",
-        "g_rouge_f1",
-        "edge_f1",
-        "concept_f1",
-        "seca",
-        "g_bertscore_f1",
-        "ea",
-    ),
-    "propara": ("precision", "recall", "f1", "inputs_f1", "outputs_f1", "conversions_f1", "moves_f1"),
-    "proscript-script": (
-        "bleu",
-        "rouge_l",
-        "isomorphic",
-        "graph_ged",
-        "pred_nodes",
-        "gold_nodes",
-        "pred_edges",
-        "gold_edges",
-        "pred_avg_degree",
-        "gold_avg_degree",
-    ),
-    "proscript-edge": ("edge_precision", "edge_recall", "edge_f1", "micro_edge_f1", "exact_match", "edge_ged"),
-}
+
+def main_metric(task: str | Task) -> str:
+    """The metric a task's examples are first sorted and filtered by."""
+    t = get_task(task) if isinstance(task, str) else task
+    return t.metric().main
+
+
+def __getattr__(name: str) -> Any:
+    # Temporary: the app still reads the old per-task table; it is derived from the tasks now.
+    if name == "DISPLAY":
+        from cocogen import tasks as _  # noqa: F401  (imports register the built-in tasks)
+
+        return {n: tuple(t.metric().display) for n, t in REGISTRY.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
 class Item:
-    """One example to score: the model text (``None`` when generation failed) and the references."""
+    """One example to score: the model text (``None`` when generation failed) and the references.
+
+    ``labels`` are what the task's metric needs besides the graphs (see
+    :meth:`~cocogen.tasks.base.Task.labels`).
+    """
 
     id: str
     completion: str | None
     query: Graph | None
-    reference: Any  # the task's graph, or a ProPara ProcessGrid from an answers file
-    stances: dict[str, str | None] = field(default_factory=dict)  # ExplaGraphs only
+    reference: Any  # the task's graph, or a task-specific reference object (ProPara's answer grid)
+    labels: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # why there is no completion
 
 
@@ -130,49 +129,13 @@ class Evaluation:
 # --------------------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError("the file does not exist", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise DataError("the file is not UTF-8 text", path=str(path)) from None
-    except OSError as e:
-        raise DataError(f"cannot be read ({e.strerror})", path=str(path)) from None
-    out: list[tuple[int, dict[str, Any]]] = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"not valid JSON ({e.msg})", path=str(path), line=i) from None
-        if not isinstance(d, dict):
-            raise DataError("each line must be a JSON object", path=str(path), line=i)
-        out.append((i, d))
-    if not out:
-        raise DataError("the file has no records", path=str(path))
-    return out
-
-
 def detect_task(record: Mapping[str, Any]) -> str | None:
-    """Guess the task of a recorded-output record from its fields (``None`` if unsure).
-
-    >>> detect_task({"belief": "b", "argument": "a", "graph": "(x; is a; y)"})
-    'explagraphs'
-    >>> detect_task({"steps": ["Init", "s"], "questions": []})
-    'propara'
-    """
+    """The task of a recorded-output record: its ``task`` field, else the first task that recognizes it."""
     if isinstance(record.get("task"), str):
         return record["task"]
-    if {"belief", "argument"} <= record.keys():
-        return "explagraphs"
-    if {"steps", "questions"} <= record.keys():
-        return "propara"
-    if "flatten_input_for_edge_prediction" in record and "reference_code" in record:
-        code = str(record.get("input_prompt_code", ""))
-        return "proscript-edge" if "def step" in code else "proscript-script"
-    return None
+    from cocogen import tasks as _  # noqa: F401  (imports register the built-in tasks)
+
+    return next((t.name for t in REGISTRY.values() if t.recognizes(record)), None)
 
 
 def _completion_of(rec: Mapping[str, Any]) -> str | None:
@@ -196,58 +159,13 @@ def _model_of(rec: Mapping[str, Any]) -> str | None:
         return None
 
 
-_PROPARA_Q = "the location/state of "
+def _recorded_item(t: Task, rec: Mapping[str, Any], path: Path, line: int, index: int = 0) -> Item:
+    ref = t.read_recorded(rec, path=path, line=line, index=index)
+    return Item(ref.id, _completion_of(rec), ref.query, ref.graph, t.labels(ref.query, ref.graph, ref.meta))
 
 
-def _recorded_item(task: str, fmt: Format, rec: Mapping[str, Any], path: Path, line: int, index: int = 0) -> Item:
-    completion = _completion_of(rec)
-    if task == "explagraphs":
-        from cocogen.tasks.explagraphs import example_id, parse_triples
-
-        try:
-            belief, argument, stance = str(rec["belief"]), str(rec["argument"]), str(rec["stance"])
-            gold = rec.get("orig_stance")
-            triples, problems = parse_triples(str(rec["graph"]))
-        except KeyError as e:
-            raise DataError(f"the record has no {e.args[0]!r} field", path=str(path), line=line) from None
-        if problems:
-            raise DataError(f"malformed reference graph: {problems[0].message}", path=str(path), line=line)
-        ref = ExplaGraph(belief, argument, str(gold) if gold else stance, triples)
-        return Item(
-            example_id(belief, argument),
-            completion,
-            ExplaGraph(belief, argument, stance),
-            ref,
-            {"prompt": stance, "gold": str(gold) if gold else None},
-        )
-    if task == "propara":
-        try:
-            steps, questions = rec["steps"], rec["questions"]
-            participants = [str(q["question"])[len(_PROPARA_Q) :] for q in questions]
-            states = [tuple(str(a) for a in q["answers"]) for q in questions]
-            pid = str(rec["id"])
-        except (KeyError, TypeError) as e:
-            raise DataError(f"not a ProPara record ({e})", path=str(path), line=line) from None
-        if not steps or steps[0] != "Init":
-            raise DataError("'steps' must start with 'Init'", path=str(path), line=line)
-        sentences = tuple(str(s) for s in steps[1:])
-        return Item(
-            pid,
-            completion,
-            StateTable(sentences, tuple(participants)),
-            StateTable(sentences, tuple(participants), tuple(states)),
-        )
-    # Any other task: the reference is the released reference code, read by our parser.
-    code = rec.get("reference_code")
-    if not isinstance(code, str):
-        raise DataError("the record has no 'reference_code' to take the reference from", path=str(path), line=line)
-    parsed = fmt.parse(code)
-    if parsed.graph is None:
-        raise DataError("the reference code could not be parsed", path=str(path), line=line)
-    # CoCoGen's proScript records carry no id; its only released split is dev, whose rows our
-    # loader names dev-0000, dev-0001, ... in file order.
-    rid = str(rec["id"]) if "id" in rec else f"dev-{index:04d}"
-    return Item(rid, completion, get_task(task).query_of(parsed.graph), parsed.graph)
+def _is_run_file(rows: Sequence[tuple[int, dict[str, Any]]]) -> bool:
+    return rows[0][1].get("kind") == "header" or any("completion" in d and "status" in d for _, d in rows[:3])
 
 
 def load_predictions(path: str | Path, task: str | None = None, fmt: str | None = None) -> Predictions:
@@ -261,16 +179,17 @@ def load_predictions(path: str | Path, task: str | None = None, fmt: str | None 
         When the task cannot be determined or disagrees with the file.
     """
     p = Path(path)
-    records = _read_jsonl(p)
-    first = records[0][1]
-    if first.get("kind") == "header" or any("completion" in d and "status" in d for _, d in records[:3]):
+    records = read_jsonl(p, allow_cut_tail=True).rows
+    if not records:
+        raise DataError("the file holds no records", path=str(p))
+    if _is_run_file(records):
         return _load_run(p, task, fmt)
-    rec_task = task or detect_task(first)
+    rec_task = task or detect_task(records[0][1])
     if rec_task is None:
         raise ConfigError(f"Cannot tell the task of {p}.", hint="Pass --task.")
     t = get_task(rec_task)
     f = get_format(t, fmt)
-    items = [_recorded_item(t.name, f, d, p, ln, i) for i, (ln, d) in enumerate(records)]
+    items = [_recorded_item(t, d, p, ln, i) for i, (ln, d) in enumerate(records)]
     model = next((m for _, d in records if (m := _model_of(d))), None)
     return Predictions(str(p), "recorded", t.name, f.name, items, {"model": model})
 
@@ -293,7 +212,7 @@ def _load_run(p: Path, task: str | None, fmt: str | None) -> Predictions:
     items: list[Item] = []
     for r in run.records:
         ref_d = r.get("reference")
-        reference = _graph_from_dict(t.name, ref_d) if isinstance(ref_d, dict) else None
+        reference = _graph_from_dict(t, ref_d, p) if isinstance(ref_d, dict) else None
         query: Graph | None = None
         if isinstance(r.get("input"), dict):
             try:
@@ -304,30 +223,24 @@ def _load_run(p: Path, task: str | None, fmt: str | None) -> Predictions:
             query = t.query_of(reference)
         ok = r.get("status", "ok") == "ok" and isinstance(r.get("completion"), str)
         err = None if ok else str((r.get("error") or {}).get("message", "generation failed"))
-        stances: dict[str, str | None] = {}
-        if t.name == "explagraphs" and isinstance(query, ExplaGraph):
-            stances = {"prompt": query.stance, "gold": None}
-        items.append(Item(str(r["id"]), r.get("completion") if ok else None, query, reference, stances, err))
+        labels = t.labels(query, reference, {}) if reference is not None else {}
+        items.append(Item(str(r["id"]), r.get("completion") if ok else None, query, reference, labels, err))
     prompt = header.get("prompt") or {}
     meta = {
         "model": header.get("model"),
         "k": prompt.get("k"),
-        "select": prompt.get("select"),
-        "seed": prompt.get("seed"),
+        "select": prompt.get("selection", prompt.get("select")),
+        "seed": prompt.get("selection_seed", prompt.get("seed")),
         "split": header.get("split"),
     }
     return Predictions(str(p), "run", t.name, f.name, items, meta)
 
 
-def _graph_from_dict(task: str, d: Mapping[str, Any]) -> Graph:
+def _graph_from_dict(t: Task, d: Mapping[str, Any], path: Path | None = None) -> Graph:
     try:
-        if task == "explagraphs":
-            return ExplaGraph.from_dict(d)
-        if task == "propara":
-            return StateTable.from_dict(d)
-        return Script.from_dict(d)
+        return t.graph_type.from_dict(d)
     except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"malformed {task} reference ({e})") from None
+        raise DataError(f"malformed {t.name} reference ({e})", path=str(path) if path else None) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -335,57 +248,72 @@ def _graph_from_dict(task: str, d: Mapping[str, Any]) -> Graph:
 # --------------------------------------------------------------------------------------
 
 
-def _load_references(task: str, spec: str) -> dict[str, Any]:
-    """Reference graphs by id from a split name, an answers.tsv, or a JSONL file."""
-    t = get_task(task)
+def _load_references(t: Task, spec: str) -> dict[str, Any]:
+    """References by id (Examples, Reference objects or graphs) from a split, a task file or a JSONL file."""
     p = Path(spec)
     if not p.exists() and spec in t.splits:
         return {ex.id: ex for ex in t.load(spec)}
-    if task == "propara" and p.suffix == ".tsv":
-        return {str(pid): grid for pid, grid in pp_metrics.read_action_file(p).items()}
     if not p.exists():
         raise InputError(
-            f"--references {spec!r} is neither a file nor a split of {task}.", hint=f"Splits: {', '.join(t.splits)}."
+            f"--references {spec!r} is neither a file nor a split of {t.name}.", hint=f"Splits: {', '.join(t.splits)}."
         )
-    rows = _read_jsonl(p)
+    own = t.read_references(p)
+    if own is not None:
+        return own
+    rows = read_jsonl(p).rows
     if all("graph" in d and "id" in d and isinstance(d["graph"], dict) for _, d in rows):
-        return {str(d["id"]): _graph_from_dict(task, d["graph"]) for _, d in rows}
-    f = get_format(t)
+        return {str(d["id"]): _graph_from_dict(t, d["graph"], p) for _, d in rows}
     out: dict[str, Any] = {}
     for i, (ln, d) in enumerate(rows):
-        it = _recorded_item(task, f, d, p, ln, i)
-        out[it.id] = it
+        ref = t.read_recorded(d, path=p, line=ln, index=i)
+        out[ref.id] = ref
     return out
 
 
-def _apply_references(pred: Predictions, refs: Mapping[str, Any]) -> tuple[list[Item], int]:
+def _apply_references(t: Task, pred: Predictions, refs: Mapping[str, Any]) -> tuple[list[Item], int]:
     """Pair every reference with its prediction (a missing one becomes a failure item)."""
-    t = get_task(pred.task)
     by_id = {it.id: it for it in pred.items}
     items: list[Item] = []
     for rid, ref in refs.items():
         meta: Mapping[str, Any] = {}
-        stances: dict[str, str | None] = {}
-        if isinstance(ref, Item):
-            graph, stances = ref.reference, dict(ref.stances)
-        elif hasattr(ref, "graph") and hasattr(ref, "meta"):  # a dataset Example
+        ref_query: Graph | None = None
+        if isinstance(ref, Reference):
+            graph, meta, ref_query = ref.graph, ref.meta, ref.query
+        elif isinstance(ref, Example):
             graph, meta = ref.graph, ref.meta
         else:
             graph = ref
+        if ref_query is None and isinstance(graph, t.graph_type):
+            ref_query = t.query_of(graph)
         it = by_id.get(rid)
-        if pred.task == "explagraphs" and isinstance(graph, ExplaGraph):
-            gold = meta.get("gold_stance", stances.get("gold"))
-            prompt_stance = it.query.stance if it is not None and isinstance(it.query, ExplaGraph) else None
-            stances = {"prompt": prompt_stance or meta.get("prompt_stance") or graph.stance, "gold": gold}
-            if gold:
-                graph = ExplaGraph(graph.belief, graph.argument, gold, graph.triples)
+        query = it.query if it is not None and it.query is not None else ref_query
+        labels = t.labels(query, graph, meta)
         if it is None:
-            query = t.query_of(graph) if not isinstance(graph, pp_metrics.ProcessGrid) else None
-            items.append(Item(rid, None, query, graph, stances, error="no prediction for this reference"))
+            items.append(Item(rid, None, ref_query, graph, labels, error="no prediction for this reference"))
         else:
-            items.append(Item(rid, it.completion, it.query, graph, stances or it.stances, it.error))
+            items.append(Item(rid, it.completion, it.query, graph, labels, it.error))
     unmatched = sum(1 for i in pred.items if i.id not in refs)
     return items, unmatched
+
+
+def _labels_from_split(t: Task, pred: Predictions) -> list[Item]:
+    """A run records the query; what its metric needs from the dataset row (a gold label) comes from the split."""
+    split = pred.meta.get("split")
+    if not split or split not in t.splits:
+        return pred.items
+    try:
+        rows = {ex.id: ex for ex in t.load(split)}
+    except (DataError, ConfigError):
+        return pred.items  # no data here: such labels are reported as unavailable
+    out = []
+    for it in pred.items:
+        ex = rows.get(it.id)
+        if ex is None or it.reference is None:
+            out.append(it)
+            continue
+        labels = t.labels(it.query, it.reference, ex.meta)
+        out.append(Item(it.id, it.completion, it.query, it.reference, labels, it.error))
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -400,7 +328,7 @@ def _parse(fmt: Format, item: Item) -> ParseResult:
 
 
 def evaluate_items(
-    task: str,
+    task: str | Task,
     fmt: str | Format,
     items: Sequence[Item],
     *,
@@ -409,76 +337,43 @@ def evaluate_items(
     ged_timeout: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
-    """Parse and score every item; return the rows and the aggregate.
+    """Parse and score every item with the task's metric; return the rows and the aggregate.
 
     Parameters
     ----------
-    task : str
-        Task name.
+    task : str or Task
+        The task (or its name).
     fmt : str or Format
         The format whose parser reads the completions.
     items : sequence of Item
         Examples to score; items without a reference are an error.
     convention : {"prompt", "gold"}
-        ExplaGraphs only: which stance is the reference (see :mod:`cocogen.metrics.explagraphs`).
+        Which stance is the reference, for a task with one (see :class:`MetricOptions`).
     ged_timeout : float, optional
-        Seconds allowed per exact GED computation (default: the task module's).
+        Seconds allowed per exact GED computation (default: the metric's).
     """
-    if convention not in CONVENTIONS:
-        raise ConfigError(f"Unknown stance convention {convention!r}.", hint="Use 'prompt' or 'gold'.")
-    t = get_task(task)
+    t = get_task(task) if isinstance(task, str) else task
     f = get_format(t, fmt) if isinstance(fmt, str) else fmt
+    metric = t.metric(MetricOptions(convention=convention, ged_timeout=ged_timeout))  # type: ignore[arg-type]
     t0 = time.perf_counter()
     rows: list[ExampleScore] = []
-    extras: list[Any] = []
+    stats: list[Any] = []
     for i, item in enumerate(items):
         if item.reference is None:
             raise DataError(f"example {item.id} has no reference", hint="Pass --references.")
         res = _parse(f, item)
-        problems = [p.to_dict() for p in res.problems]
-        g = res.graph
-        if t.name == "explagraphs":
-            kw = {"ged_timeout": ged_timeout} if ged_timeout else {}
-            row, extra = eg_metrics.score_example(
-                item.id,
-                g if isinstance(g, ExplaGraph) else None,
-                item.reference,
-                stances=item.stances or {"prompt": item.reference.stance, "gold": None},
-                convention=convention,  # type: ignore[arg-type]
-                problems=problems,
-                **kw,
-            )
-        elif t.name == "propara":
-            row, extra = pp_metrics.score_example(
-                item.id, g if isinstance(g, StateTable) else None, item.reference, problems=problems
-            )
-        elif t.name == "proscript-script":
-            kw = {"ged_timeout": ged_timeout} if ged_timeout else {}
-            row, extra = ps_metrics.score_generation(
-                item.id, g if isinstance(g, Script) else None, item.reference, problems=problems, **kw
-            )
-        elif t.name == "proscript-edge":
-            row, extra = ps_metrics.score_edges(
-                item.id, g if isinstance(g, Script) else None, item.reference, problems=problems
-            )
-        else:  # pragma: no cover - every registered task is handled above
-            raise ConfigError(f"No metrics for task {t.name!r}.")
+        row, stat = metric.score(
+            item.id, res.graph, item.reference, labels=item.labels, problems=[p.to_dict() for p in res.problems]
+        )
         if item.error:
             row.info["error"] = item.error
         rows.append(row)
-        extras.append(extra)
+        stats.append(stat)
         if progress:
             progress(i + 1, len(items))
     if not rows:
         raise DataError("nothing to evaluate: no examples")
-    if t.name == "explagraphs":
-        score = eg_metrics.aggregate(rows, extras, convention=convention, signature=signature)  # type: ignore[arg-type]
-    elif t.name == "propara":
-        score = pp_metrics.aggregate(rows, extras, signature=signature)
-    elif t.name == "proscript-script":
-        score = ps_metrics.aggregate_generation(rows, extras, signature=signature)
-    else:
-        score = ps_metrics.aggregate_edges(rows, extras, signature=signature)
+    score = metric.aggregate(rows, stats, signature=signature)
     return Evaluation(score, rows, time.perf_counter() - t0)
 
 
@@ -492,13 +387,15 @@ def evaluate_file(
     ged_timeout: float | None = None,
 ) -> Evaluation:
     """Evaluate one predictions file (see the module docstring for formats and references)."""
+    options = MetricOptions(convention=convention, ged_timeout=ged_timeout)  # type: ignore[arg-type]
     pred = load_predictions(predictions, task, fmt)
+    t = get_task(pred.task)
     items = pred.items
     unmatched = 0
     if references:
-        items, unmatched = _apply_references(pred, _load_references(pred.task, references))
-    elif pred.task == "explagraphs" and pred.kind == "run":
-        items = _gold_stances_from_split(pred)
+        items, unmatched = _apply_references(t, pred, _load_references(t, references))
+    elif pred.kind == "run":
+        items = _labels_from_split(t, pred)
     sig = make_signature(
         task=pred.task,
         fmt=pred.format,
@@ -507,9 +404,9 @@ def evaluate_file(
         select=pred.meta.get("select"),
         seed=pred.meta.get("seed"),
         split=pred.meta.get("split"),
-        conv=convention if pred.task == "explagraphs" else None,
+        **t.metric(options).signature_fields(),
     )
-    ev = evaluate_items(pred.task, pred.format, items, convention=convention, signature=sig, ged_timeout=ged_timeout)
+    ev = evaluate_items(t, pred.format, items, convention=convention, signature=sig, ged_timeout=ged_timeout)
     ev.source = str(predictions)
     if unmatched:
         ev.score.counts["unmatched_predictions"] = unmatched
@@ -520,41 +417,25 @@ def evaluate_file(
     return ev
 
 
-def _gold_stances_from_split(pred: Predictions) -> list[Item]:
-    """Our ExplaGraphs runs record the prompt stance; the gold label comes from the split."""
-    split = pred.meta.get("split")
-    if not split:
-        return pred.items
-    try:
-        rows = {ex.id: ex for ex in get_task("explagraphs").load(split)}
-    except (DataError, ConfigError):
-        return pred.items  # no data here: the gold convention is reported as unavailable
-    out = []
-    for it in pred.items:
-        ex = rows.get(it.id)
-        gold = ex.meta.get("gold_stance") if ex is not None else None
-        ref = it.reference
-        if gold and isinstance(ref, ExplaGraph):
-            ref = ExplaGraph(ref.belief, ref.argument, gold, ref.triples)
-        out.append(Item(it.id, it.completion, it.query, ref, {**it.stances, "gold": gold}, it.error))
-    return out
-
-
 # --------------------------------------------------------------------------------------
-# Output
+# Tables (shared by the CLI and the app)
 # --------------------------------------------------------------------------------------
 
 
-def _parsed_cell(score: Score) -> str:
+def parsed_cell(score: Score) -> str:
+    """``parsed/n (rate%)``, the cell every table shows first."""
     rate = score.parse_rate
     pct = "n/a" if math.isnan(rate) else f"{rate * 100:.1f}%"
     return f"{score.n - score.n_failed}/{score.n} ({pct})"
 
 
-def _table_rows(score: Score) -> list[tuple[str, str, str]]:
+def table_rows(score: Score) -> list[tuple[str, str, str]]:
     """``(key, label, value)`` of the metrics shown for ``score``'s task, parse rate first."""
-    keys = DISPLAY.get(score.task, tuple(score.values))
-    out = [("parse_rate", "parsed", _parsed_cell(score))]
+    try:
+        keys: Sequence[str] = display_metrics(score.task)
+    except ConfigError:
+        keys = tuple(score.values)
+    out = [("parse_rate", "parsed", parsed_cell(score))]
     for k in keys:
         if k not in score.values:
             continue
@@ -562,105 +443,3 @@ def _table_rows(score: Score) -> list[tuple[str, str, str]]:
         label = k if spec is None else spec.label + (" ↑" if spec.higher_is_better else " ↓")
         out.append((k, label, format_value(k, score.values[k])))
     return out
-
-
-def _print_eval(ev: Evaluation) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    s = ev.score
-    other = s.extra.get("other_convention") if s.task == "explagraphs" else None
-    table = Table(title=f"{s.task}: {s.n} examples", caption=s.signature)
-    table.add_column("metric")
-    table.add_column(f"{s.extra.get('convention', '')} stance" if other else "value", justify="right")
-    if other:
-        table.add_column(f"{other['convention']} stance", justify="right")
-    for key, label, value in _table_rows(s):
-        cells = [label, value]
-        if other:
-            cells.append(format_value(key, other[key]) if key in other else "")
-        table.add_row(*cells)
-    con = Console()
-    con.print(table)
-    for k, why in s.unavailable.items():
-        con.print(f"[dim]{METRICS[k].label if k in METRICS else k}: not available — {why}[/dim]")
-    for n in s.notes:
-        con.print(f"[dim]note: {n}[/dim]")
-    counts = ", ".join(f"{k}={v}" for k, v in s.counts.items() if v)
-    if counts:
-        con.print(f"[dim]counts: {counts}[/dim]")
-    con.print(f"[dim]{ev.seconds:.2f} s[/dim]")
-
-
-def _write_rows(path: str, rows: Sequence[ExampleScore]) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
-    except OSError as e:
-        raise InputError(f"Cannot write {path}: {e.strerror}.") from None
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    """``cocogen eval``: per-example rows to ``--out``, averages as a table or ``--json``."""
-    ev = evaluate_file(
-        args.predictions,
-        task=getattr(args, "task", None),
-        references=getattr(args, "references", None),
-        convention=getattr(args, "convention", None) or "prompt",
-        fmt=getattr(args, "format", None),
-        ged_timeout=getattr(args, "ged_timeout", None),
-    )
-    out = getattr(args, "out", None)
-    if out:
-        _write_rows(out, ev.rows)
-    if getattr(args, "json", False):
-        json.dump(ev.to_dict(), sys.stdout, ensure_ascii=False, indent=2, default=_json_default)
-        sys.stdout.write("\n")
-    else:
-        _print_eval(ev)
-    return 0
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, float) and math.isnan(o):
-        return None
-    return str(o)
-
-
-def _run_label(ev: Evaluation, i: int) -> str:
-    from cocogen.metrics.base import parse_signature
-
-    sig = parse_signature(ev.score.signature)
-    parts = [sig.get("fmt", ""), sig.get("model", "")]
-    return f"{i}: " + " ".join(p for p in parts if p and p != "-") if any(parts) else f"{i}: {Path(ev.source).name}"
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """``cocogen report RUN...``: evaluate several runs and compare them side by side."""
-    convention = getattr(args, "convention", None) or "prompt"
-    evals = [evaluate_file(r, task=getattr(args, "task", None), convention=convention) for r in args.runs]
-    if getattr(args, "json", False):
-        json.dump([e.to_dict() for e in evals], sys.stdout, ensure_ascii=False, indent=2, default=_json_default)
-        sys.stdout.write("\n")
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    con = Console()
-    by_task: dict[str, list[tuple[int, Evaluation]]] = {}
-    for i, e in enumerate(evals, start=1):
-        by_task.setdefault(e.score.task, []).append((i, e))
-    for task, group in by_task.items():
-        table = Table(title=f"{task}: {len(group)} run(s)")
-        table.add_column("metric")
-        for i, e in group:
-            table.add_column(_run_label(e, i), justify="right")
-        first = _table_rows(group[0][1].score)
-        cols = [{k: v for k, _, v in _table_rows(e.score)} for _, e in group]
-        for key, label, _ in first:
-            table.add_row(label, *[c.get(key, "") for c in cols])
-        con.print(table)
-        for i, e in group:
-            con.print(f"[dim]{i}: {e.source}  ({e.score.signature})[/dim]")
-    return 0

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from cocogen.backends.base import Backend, GenerationParams
 from cocogen.errors import CocogenError
+from cocogen.prompts import PromptSpec
 from cocogen.runs import RunProgress, RunSummary, run_batch
 from cocogen.types import Example
 
@@ -97,10 +98,11 @@ class BatchJob:
     ) -> None:
         self.task, self.fmt, self.out, self.split = task, fmt, Path(out), split
         self.total = len(examples)
-        self._kwargs: dict[str, Any] = dict(
-            params=params, pool=pool, k=k, select=select, seed=seed, token_budget=token_budget,
-            concurrency=concurrency, cache=cache, split=split,
+        spec = PromptSpec(
+            pool=tuple(pool) if pool is not None else None, k=k, selection=select, selection_seed=seed,
+            token_budget=token_budget,
         )  # fmt: skip
+        self._kwargs: dict[str, Any] = dict(params=params, spec=spec, concurrency=concurrency, cache=cache, split=split)
         self._backend = backend
         self._examples = list(examples)
         self._cancel = threading.Event()

@@ -13,7 +13,6 @@ import ast
 import io
 import re
 import tokenize
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cocogen.types import Problem, ProblemKind
@@ -22,7 +21,6 @@ __all__ = [
     "clean_output",
     "scan_tokens",
     "string_value",
-    "parse_module_prefix",
     "CleanText",
     "LiteralValue",
     "read_literal",
@@ -116,33 +114,6 @@ def string_value(tok: tokenize.TokenInfo) -> str | None:
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
     return value if isinstance(value, str) else None
-
-
-def parse_module_prefix(source: str) -> tuple[ast.Module | None, int | None]:
-    """``ast.parse`` the longest prefix of whole lines that parses.
-
-    Returns the module (``None`` if not even one line parses) and the 1-based line of the
-    original syntax error (``None`` when the whole text parsed).
-    """
-    try:
-        return ast.parse(source), None
-    except (SyntaxError, ValueError) as e:
-        err_line = getattr(e, "lineno", None) or 1
-    lines = source.split("\n")
-    for end in range(min(len(lines), err_line), 0, -1):
-        try:
-            return ast.parse("\n".join(lines[: end - 1])), err_line
-        except (SyntaxError, ValueError):
-            continue
-    return None, err_line
-
-
-def iter_string_tokens(tokens: list[tokenize.TokenInfo]) -> Iterator[tuple[int, str]]:
-    """``(line, value)`` of every plain string literal among ``tokens``."""
-    for tok in tokens:
-        v = string_value(tok)
-        if v is not None:
-            yield tok.start[0], v
 
 
 # Tokens that carry no value: layout and comments around a literal.

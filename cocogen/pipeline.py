@@ -3,43 +3,31 @@
 :func:`generate` is the library call the CLI's ``generate`` command, batch runs and the
 app all use.  It never executes model output: the format's parser reads it.
 
-A backend is anything with ``signature()`` and ``complete()``.  Offline, with the
-paper's recorded ExplaGraphs outputs in the data directory::
+A backend is anything with ``signature()`` and ``complete(prompt, params, context)``.
+Offline, for a task whose recorded outputs (``task.recorded_outputs``) are in the data
+directory, the paper's own answer to a dataset row::
 
     from cocogen.backends import make_backend
-    r = generate("explagraphs", None,
-                 {"belief": "...", "argument": "...", "stance": "support"},
-                 make_backend("replay", task="explagraphs"))
+    row = task.load(split)[0]
+    r = generate(task, None, row.graph, make_backend("replay", task=task.name), example_id=row.id)
     r.ok, r.graph, r.problems, r.usage()
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cocogen.backends.base import Backend, GenerationParams, RequestContext, make_backend
+from cocogen.backends.base import Backend, GenerationParams, RequestContext
 from cocogen.cache import CompletionCache, cache_key
 from cocogen.errors import BackendError
-from cocogen.prompts import Prompt, build_prompt
-from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
+from cocogen.prompts import Prompt, PromptSpec, build_prompt
 from cocogen.tasks.base import Format, Task, get_format, get_task
-from cocogen.types import Example, Generation, Graph, ParseResult, Problem
+from cocogen.types import Generation, Graph, ParseResult, Problem
 
-__all__ = [
-    "Result",
-    "Sample",
-    "generate",
-    "complete_cached",
-    "backend_from_args",
-    "params_from_args",
-    "cmd_generate",
-]
+__all__ = ["Result", "Sample", "generate", "complete_cached"]
 
 
 @dataclass(frozen=True)
@@ -135,24 +123,15 @@ def complete_cached(
     cache: CompletionCache | None = None,
 ) -> list[Generation]:
     """``backend.complete`` behind the cache.  ``stop`` is used when ``params.stop`` is ``None``."""
-    eff_stop = tuple(params.stop) if params.stop is not None else tuple(stop)
+    effective = params if params.stop is not None else params.replace(stop=tuple(stop))
     key = None
     # Backends that are already a recording (replay) say so; caching them only copies the file.
     if cache is not None and cache.enabled and getattr(backend, "cacheable", True):
-        key = cache_key(backend.signature(), prompt, {**params.to_dict(), "stop": list(eff_stop)})
+        key = cache_key(backend.signature(), prompt, effective.to_dict())
         hit = cache.get(key)
         if hit is not None:
             return hit
-    gens = backend.complete(
-        prompt,
-        stop=eff_stop,
-        max_tokens=params.max_tokens,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        n=params.n,
-        seed=params.seed,
-        context=context,
-    )
+    gens = backend.complete(prompt, effective, context)
     if not gens:
         raise BackendError(f"The {backend.name} backend returned no completion.", retryable=True)
     if cache is not None and key is not None:
@@ -166,13 +145,9 @@ def generate(
     query: Graph | Mapping[str, Any],
     backend: Backend,
     *,
-    pool: Sequence[Example] | None = None,
-    k: int = DEFAULT_K,
-    select: str = "fixed",
-    seed: int = 0,
+    spec: PromptSpec | None = None,
     params: GenerationParams | Mapping[str, Any] | None = None,
     cache: CompletionCache | None = None,
-    token_budget: int | None = DEFAULT_TOKEN_BUDGET,
     example_id: str | None = None,
     prompt: Prompt | None = None,
 ) -> Result:
@@ -186,10 +161,11 @@ def generate(
         The input as a graph (output fields are ignored) or as the task's input fields.
     backend
         Any :class:`~cocogen.backends.base.Backend`.
-    pool, k, select, seed, token_budget
-        Few-shot selection, as in :func:`cocogen.prompts.build_prompt`.
+    spec
+        Few-shot selection (:class:`~cocogen.prompts.PromptSpec`; ``None``: the defaults).
     params
-        :class:`GenerationParams` or a mapping of them; ``stop=None`` uses the format's.
+        :class:`GenerationParams` or a mapping of them; ``stop=None`` uses the format's, and
+        ``seed`` is the *sampling* seed.
     cache
         A :class:`CompletionCache`; ``None`` asks the backend every time.
     example_id
@@ -210,7 +186,7 @@ def generate(
     q = t.from_input(query) if isinstance(query, Mapping) else t.query_of(query)
     p = params if isinstance(params, GenerationParams) else GenerationParams.from_dict(params)
     if prompt is None:
-        prompt = build_prompt(t, f, q, pool, k=k, select=select, seed=seed, token_budget=token_budget)
+        prompt = build_prompt(t, f, q, spec)
     t1 = time.perf_counter()
     ctx = RequestContext(task=t.name, format=f.name, query=q, example_id=example_id, prompt=prompt)
     gens = complete_cached(backend, prompt.text, p, stop=prompt.stop, context=ctx, cache=cache)
@@ -231,72 +207,3 @@ def generate(
         timing={"prompt_s": t1 - t0, "model_s": t2 - t1, "parse_s": t3 - t2, "total_s": t3 - t0},
         example_id=example_id,
     )
-
-
-# --- command line ------------------------------------------------------------------------
-
-
-def params_from_args(args: argparse.Namespace) -> GenerationParams:
-    """Generation parameters from the CLI's backend options (unset ones keep the defaults)."""
-    given = {
-        "max_tokens": getattr(args, "max_tokens", None),
-        "temperature": getattr(args, "temperature", None),
-        "top_p": getattr(args, "top_p", None),
-        "n": getattr(args, "n", None),
-    }
-    return GenerationParams.from_dict({k: v for k, v in given.items() if v is not None})
-
-
-def backend_from_args(args: argparse.Namespace, task: str | None = None) -> Backend:
-    """Build the backend named by ``--backend`` from the CLI's options."""
-    name = getattr(args, "backend", "openai")
-    model = getattr(args, "model", None)
-    if name == "openai":
-        return make_backend("openai", model=model, base_url=getattr(args, "base_url", None), mode=args.mode)
-    if name == "replay":
-        return make_backend("replay", path=model, task=task)
-    options: dict[str, Any] = {"model": model}
-    if getattr(args, "no_constraints", False):
-        options["constraints"] = False
-    return make_backend(name, **options)
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    """``cocogen generate``: prints the code, the graph and the problems (or one JSON object)."""
-    from cocogen.cli import _read_json_arg
-
-    task = get_task(args.task)
-    fmt = get_format(task, args.format)
-    query = task.from_input(_read_json_arg(args.input))
-    backend = backend_from_args(args, task.name)
-    params = params_from_args(args)
-    with CompletionCache(enabled=not getattr(args, "no_cache", False)) as cache:
-        result = generate(
-            task,
-            fmt,
-            query,
-            backend,
-            k=args.k,
-            select=args.select,
-            seed=args.seed,
-            token_budget=args.budget,
-            params=params,
-            cache=cache,
-        )
-    if args.json:
-        json.dump(result.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        out = sys.stdout
-        out.write(result.code if result.code.endswith("\n") else result.code + "\n")
-        out.write("\n# graph\n")
-        json.dump(result.graph.to_dict() if result.graph is not None else None, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-        for p in result.problems:
-            where = f"line {p.line}: " if p.line else ""
-            print(f"[{p.kind.value}] {where}{p.message}", file=sys.stderr)
-        u = result.usage()
-        tokens = f"{u['prompt_tokens']}+{u['completion_tokens']} tokens" if u["prompt_tokens"] is not None else ""
-        src = "cache" if u["cached"] else f"{u['model_s']:.2f} s"
-        print(f"{backend.name}:{backend.model} {tokens} ({src})".strip(), file=sys.stderr)
-    return 0 if result.ok else 1

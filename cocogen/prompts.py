@@ -8,17 +8,28 @@ local model can keep its KV cache of it between queries.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cocogen.errors import ConfigError
 from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import Format, Task, get_format
 from cocogen.types import Example, Graph
 
-__all__ = ["Prompt", "build_prompt", "select_examples", "SELECTIONS", "approx_token_count", "query_words"]
+__all__ = [
+    "Prompt",
+    "PromptSpec",
+    "build_prompt",
+    "select_examples",
+    "SELECTIONS",
+    "approx_token_count",
+    "query_words",
+]
 
 SELECTIONS = ("fixed", "random", "knn")
 
@@ -43,6 +54,68 @@ def approx_token_count(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class PromptSpec:
+    """Everything that decides which few-shot examples a prompt holds: one frozen value, passed everywhere.
+
+    ``pool`` is where examples are chosen from (``None``: the task's own few-shot
+    examples); ``selection`` is ``fixed`` (the first ``k``), ``random`` (seeded with
+    ``selection_seed``) or ``knn`` (BM25 nearest to the query); examples are dropped until
+    the prompt fits ``token_budget`` tokens (``None``: no budget).  The *sampling* seed is
+    not here: it is a generation parameter (:class:`~cocogen.backends.base.GenerationParams`).
+
+    Examples
+    --------
+    >>> spec = PromptSpec(k=4, selection="random", selection_seed=3)
+    >>> spec.to_dict()
+    {'pool': 'fewshot', 'k': 4, 'selection': 'random', 'selection_seed': 3, 'token_budget': 3800}
+    >>> PromptSpec(selection="best")
+    Traceback (most recent call last):
+    ...
+    cocogen.errors.ConfigError: Unknown example selection 'best'.
+    """
+
+    pool: tuple[Example, ...] | None = None
+    k: int = DEFAULT_K
+    selection: str = "fixed"
+    selection_seed: int = 0
+    token_budget: int | None = DEFAULT_TOKEN_BUDGET
+
+    def __post_init__(self) -> None:
+        if self.pool is not None and not isinstance(self.pool, tuple):
+            object.__setattr__(self, "pool", tuple(self.pool))
+        if self.selection not in SELECTIONS:
+            raise ConfigError(
+                f"Unknown example selection {self.selection!r}.", hint=f"Choose one of: {', '.join(SELECTIONS)}."
+            )
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 0:
+            raise ConfigError(f"The number of examples k must be a whole number, 0 or more, not {self.k!r}.")
+        if isinstance(self.selection_seed, bool) or not isinstance(self.selection_seed, int):
+            raise ConfigError(f"The selection seed must be a whole number, not {self.selection_seed!r}.")
+        if self.token_budget is not None and (not isinstance(self.token_budget, int) or self.token_budget < 1):
+            raise ConfigError(f"The token budget must be a positive whole number, not {self.token_budget!r}.")
+
+    def replace(self, **changes: Any) -> PromptSpec:
+        return dataclasses.replace(self, **changes)
+
+    def pool_name(self) -> str:
+        """How the pool is named in run headers (part of what a resume must match)."""
+        if self.pool is None:
+            return "fewshot"
+        ids = ",".join(str(e.id) for e in self.pool)
+        return f"custom:{len(self.pool)}:{hashlib.sha256(ids.encode()).hexdigest()[:12]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run-header form: the pool by name, the rest as is."""
+        return {
+            "pool": self.pool_name(),
+            "k": self.k,
+            "selection": self.selection,
+            "selection_seed": self.selection_seed,
+            "token_budget": self.token_budget,
+        }
+
+
+@dataclass(frozen=True)
 class Prompt:
     """An assembled prompt and everything needed to call a model and read the answer."""
 
@@ -54,6 +127,7 @@ class Prompt:
     examples: tuple[Example, ...]
     n_tokens: int
     dropped: int = 0  # examples left out to fit the token budget
+    spec: PromptSpec | None = None  # what chose the examples
 
     @property
     def text(self) -> str:
@@ -109,34 +183,33 @@ def build_prompt(
     task: Task,
     fmt: str | Format | None,
     query: Graph,
-    pool: Sequence[Example] | None = None,
+    spec: PromptSpec | None = None,
     *,
-    k: int = DEFAULT_K,
-    select: str = "fixed",
-    seed: int = 0,
-    token_budget: int | None = DEFAULT_TOKEN_BUDGET,
     count_tokens: Callable[[str], int] = approx_token_count,
 ) -> Prompt:
-    """Assemble the prompt for ``query``.
+    """Assemble the prompt for ``query`` with the examples ``spec`` chooses.
 
     Examples are dropped from the front (the least relevant end for kNN) until the whole
-    prompt fits ``token_budget`` tokens (``None`` for no budget).  The query itself is
-    never cut: if it alone exceeds the budget a :class:`ConfigError` says so.
+    prompt fits ``spec.token_budget`` tokens.  The query itself is never cut: if it alone
+    exceeds the budget a :class:`ConfigError` says so.
     """
+    spec = spec or PromptSpec()
     f = fmt if isinstance(fmt, Format) else get_format(task, fmt)
-    examples = select_examples(task, task.fewshot() if pool is None else pool, query, k, select, seed)
+    pool = task.fewshot() if spec.pool is None else spec.pool
+    examples = select_examples(task, pool, query, spec.k, spec.selection, spec.selection_seed)
     query_text = f.render_query(query)
     rendered = [render_example(f, ex) for ex in examples]
     q_tokens = count_tokens(query_text)
     sizes = [count_tokens(r) for r in rendered]
     dropped = 0
-    if token_budget is not None:
-        if q_tokens > token_budget:
+    budget = spec.token_budget
+    if budget is not None:
+        if q_tokens > budget:
             raise ConfigError(
-                f"The query alone is about {q_tokens} tokens, over the {token_budget}-token budget.",
+                f"The query alone is about {q_tokens} tokens, over the {budget}-token budget.",
                 hint="Shorten the input or raise the token budget.",
             )
-        while rendered and q_tokens + sum(sizes) > token_budget:
+        while rendered and q_tokens + sum(sizes) > budget:
             rendered.pop(0)
             sizes.pop(0)
             examples.pop(0)
@@ -151,6 +224,5 @@ def build_prompt(
         examples=tuple(examples),
         n_tokens=count_tokens(prefix + query_text),
         dropped=dropped,
+        spec=spec,
     )
-
-

@@ -17,7 +17,6 @@ crash, a ``kill`` or Ctrl-C loses at most the requests in flight.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -31,12 +30,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cocogen.backends.base import Backend, GenerationParams, redact
+from cocogen.backends.base import Backend, GenerationParams, RequestContext, redact
 from cocogen.cache import CompletionCache
 from cocogen.errors import BackendError, CocogenError, ConfigError, DataError
-from cocogen.pipeline import backend_from_args, generate, params_from_args
-from cocogen.prompts import build_prompt
-from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
+from cocogen.jsonl import read_jsonl
+from cocogen.pipeline import generate
+from cocogen.prompts import PromptSpec, build_prompt
 from cocogen.tasks.base import Format, Task, get_format, get_task
 from cocogen.types import Example, Generation
 
@@ -46,7 +45,6 @@ __all__ = [
     "RunSummary",
     "read_run",
     "run_batch",
-    "cmd_run",
     "RUN_FORMAT_VERSION",
 ]
 
@@ -115,7 +113,6 @@ class _LimitedBackend:
         self._cancel = cancel
         self.name = inner.name
         self.mode = inner.mode
-        self.supports_grammar = inner.supports_grammar
         self.cacheable = getattr(inner, "cacheable", True)
 
     @property
@@ -125,10 +122,12 @@ class _LimitedBackend:
     def signature(self) -> str:
         return self._inner.signature()
 
-    def complete(self, prompt: str, **kwargs: Any) -> list[Generation]:
+    def complete(
+        self, prompt: str, params: GenerationParams | None = None, context: RequestContext | None = None
+    ) -> list[Generation]:
         if not self._limiter.acquire(self._cancel):
             raise _Cancelled
-        return self._inner.complete(prompt, **kwargs)
+        return self._inner.complete(prompt, params, context)
 
 
 # --- run files ------------------------------------------------------------------------------
@@ -162,29 +161,11 @@ def read_run(path: str | Path) -> RunFile:
     Raises :class:`DataError` (with the line number) for a malformed line elsewhere.
     """
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise DataError("run file not found", path=str(p)) from None
-    text = data.decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    partial = bool(lines) and lines[-1] != ""
+    lines = read_jsonl(p, allow_cut_tail=True, allow_empty=True, missing_hint="")
     header: dict[str, Any] | None = None
     latest: dict[str, dict[str, Any]] = {}
     seen = 0
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except ValueError:
-            if i == len(lines) and partial:
-                break
-            raise DataError("not valid JSON", path=str(p), line=i) from None
-        if i == len(lines) and partial:
-            partial = False  # a complete object that only lacks its newline
-        if not isinstance(d, dict):
-            raise DataError("expected a JSON object", path=str(p), line=i)
+    for i, d in lines:
         if d.get("kind") == "header":
             header = d if header is None else header
             continue
@@ -195,7 +176,7 @@ def read_run(path: str | Path) -> RunFile:
         d["id"] = rid
         latest.pop(rid, None)  # re-insert so the order is that of the latest record
         latest[rid] = d
-    return RunFile(p, header, list(latest.values()), partial, seen - len(latest))
+    return RunFile(p, header, list(latest.values()), lines.cut_tail, seen - len(latest))
 
 
 def _iso_now() -> str:
@@ -207,7 +188,7 @@ def _header(
     fmt: Format,
     backend: Backend,
     params: GenerationParams,
-    prompt_settings: dict[str, Any],
+    spec: PromptSpec,
     split: str | None,
 ) -> dict[str, Any]:
     from cocogen import __version__
@@ -222,7 +203,7 @@ def _header(
         "backend_name": backend.name,
         "model": backend.model,
         "params": params.to_dict(),
-        "prompt": prompt_settings,
+        "prompt": spec.to_dict(),
         "created": _iso_now(),
         "cocogen": __version__,
     }
@@ -232,12 +213,18 @@ def _header(
 _RESUME_KEYS = ("task", "format", "backend", "params", "prompt")
 
 
+# Run files written before the prompt spec named its fields: old name -> new name.
+_OLD_PROMPT_KEYS = {"select": "selection", "seed": "selection_seed"}
+
+
 def _check_resume(path: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
     if old is None:
         raise ConfigError(
             f"{path} exists but is not a cocogen run file (no header line).",
             hint="Choose another --out path.",
         )
+    if isinstance(old.get("prompt"), dict):
+        old = {**old, "prompt": {_OLD_PROMPT_KEYS.get(k, k): v for k, v in old["prompt"].items()}}
     diffs = [k for k in _RESUME_KEYS if old.get(k) != new.get(k)]
     if diffs:
         detail = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in diffs)
@@ -358,12 +345,8 @@ def run_batch(
     examples: Iterable[Example],
     out: str | Path,
     *,
+    spec: PromptSpec | None = None,
     params: GenerationParams | dict[str, Any] | None = None,
-    pool: Sequence[Example] | None = None,
-    k: int = DEFAULT_K,
-    select: str = "fixed",
-    seed: int = 0,
-    token_budget: int | None = DEFAULT_TOKEN_BUDGET,
     concurrency: int = DEFAULT_CONCURRENCY,
     rpm: float | None = None,
     cache: CompletionCache | None = None,
@@ -381,6 +364,10 @@ def run_batch(
         Dataset rows (``task.load(split)``); their outputs become each record's ``reference``.
     out
         The run file.  If it exists, the run resumes it (same settings required).
+    spec
+        Few-shot selection (:class:`~cocogen.prompts.PromptSpec`), written in the header.
+    params
+        Generation parameters; ``params.seed`` is the sampling seed.
     concurrency
         Requests in flight at once (worker threads).
     rpm
@@ -408,8 +395,8 @@ def run_batch(
         raise ConfigError(f"--concurrency must be at least 1, not {concurrency}.")
     cancel = cancel or threading.Event()
     out = Path(out)
-    prompt_settings = {"k": k, "select": select, "seed": seed, "token_budget": token_budget, "pool": _pool_name(pool)}
-    header = _header(t, f, backend, p, prompt_settings, split)
+    spec = spec or PromptSpec()
+    header = _header(t, f, backend, p, spec, split)
 
     unique: dict[str, Example] = {}
     for ex in examples:
@@ -433,7 +420,8 @@ def run_batch(
     secrets = [s for s in (getattr(backend, "_secret", None),) if s]
     limiter = RateLimiter(rpm)
     proxied: Backend = _LimitedBackend(backend, limiter, cancel) if limiter.interval else backend  # type: ignore[assignment]
-    shared_pool = t.fewshot() if pool is None else list(pool)
+    # Read the task's few-shot file once for the whole run, not once per example.
+    shared = spec if spec.pool is not None else spec.replace(pool=tuple(t.fewshot()))
 
     def work(ex: Example) -> dict[str, Any] | None:
         if cancel.is_set():
@@ -449,7 +437,7 @@ def run_batch(
         }
         prompt = None
         try:
-            prompt = build_prompt(t, f, query, shared_pool, k=k, select=select, seed=seed, token_budget=token_budget)
+            prompt = build_prompt(t, f, query, shared)
             res = generate(
                 t,
                 f,
@@ -626,61 +614,3 @@ def run_batch(
     if stop_error is not None:
         raise stop_error
     return summary
-
-
-def _pool_name(pool: Sequence[Example] | None) -> str:
-    """How the few-shot pool is named in the header (part of what a resume must match)."""
-    if pool is None:
-        return "fewshot"
-    import hashlib
-
-    ids = ",".join(str(e.id) for e in pool)
-    return f"custom:{len(pool)}:{hashlib.sha256(ids.encode()).hexdigest()[:12]}"
-
-
-# --- command line -----------------------------------------------------------------------------
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """``cocogen run``: a resumable batch run; prints a summary (JSON with ``--json``)."""
-    task = get_task(args.task)
-    fmt = get_format(task, args.format)
-    examples = task.load(args.split)
-    if args.limit is not None:
-        if args.limit < 0:
-            raise ConfigError("--limit must be 0 or more.")
-        examples = examples[: args.limit]
-    backend = backend_from_args(args, task.name)
-    params = params_from_args(args)
-    with CompletionCache(enabled=not args.no_cache) as cache:
-        summary = run_batch(
-            task,
-            fmt,
-            backend,
-            examples,
-            args.out,
-            params=params,
-            k=args.k,
-            select=args.select,
-            seed=args.seed,
-            token_budget=args.budget,
-            concurrency=args.concurrency,
-            rpm=args.rpm,
-            cache=cache,
-            split=args.split,
-            progress=not getattr(args, "no_progress", False),
-        )
-    if args.json:
-        json.dump(summary.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(
-            f"{summary.path}: {summary.skipped + summary.ok}/{summary.total} done "
-            f"({summary.ok} now, {summary.skipped} before, {summary.cached} from cache), "
-            f"{summary.failed} failed, {summary.seconds:.1f} s"
-        )
-        for fl in summary.failures:
-            print(f"  failed {fl['id']}: {fl['message']}", file=sys.stderr)
-        if summary.failed:
-            print("Re-run the same command to retry the failed examples.", file=sys.stderr)
-    return 0 if summary.complete else 1

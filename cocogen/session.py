@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from cocogen.backends.base import Backend, GenerationParams, make_backend
 from cocogen.errors import CocogenError, InputError
-from cocogen.prompts import Prompt, build_prompt, select_examples
+from cocogen.prompts import Prompt, PromptSpec, build_prompt, select_examples
 from cocogen.settings import DEFAULT_K, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import Format, Task, get_format
 from cocogen.types import Example, Graph, ParseResult, ProblemKind
@@ -41,7 +41,6 @@ __all__ = [
     "parse_example",
     "move",
     "nearest_examples",
-    "dataset_examples",
     "assemble_prompt",
     "recorded_outputs",
     "home_example",
@@ -152,6 +151,16 @@ class GenerationSettings:
     def params(self) -> GenerationParams:
         return GenerationParams(
             max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
+        )
+
+    def prompt_spec(self, pool: Sequence[Example] | None = None) -> PromptSpec:
+        """The few-shot part of these settings (the selection seed, not the sampling seed)."""
+        return PromptSpec(
+            pool=tuple(pool) if pool is not None else None,
+            k=self.k,
+            selection=self.select,
+            selection_seed=self.select_seed,
+            token_budget=self.token_budget,
         )
 
     def replace(self, **changes: Any) -> GenerationSettings:
@@ -304,26 +313,11 @@ def nearest_examples(task: Task, pool: Sequence[Example], query: Graph, k: int) 
     return select_examples(task, pool, query, k, "knn")
 
 
-def dataset_examples(task: Task, split: str, *, limit: int | None = None, start: int = 0) -> list[Example]:
-    """Rows of a dataset split to use as few-shot examples or inputs (raises :class:`DataError`)."""
-    rows = task.load(split)
-    return rows[start : start + limit] if limit is not None else rows[start:]
-
-
 def assemble_prompt(
     task: Task, fmt: Format | str | None, query: Graph, pool: Sequence[Example] | None, settings: GenerationSettings
 ) -> Prompt:
     """The prompt :func:`cocogen.pipeline.generate` will send for these settings."""
-    return build_prompt(
-        task,
-        fmt,
-        query,
-        pool,
-        k=settings.k,
-        select=settings.select,
-        seed=settings.select_seed,
-        token_budget=settings.token_budget,
-    )
+    return build_prompt(task, fmt, query, settings.prompt_spec(pool))
 
 
 # --- recorded outputs -----------------------------------------------------------------------

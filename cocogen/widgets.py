@@ -35,36 +35,17 @@ CHOICE = "backend_choice"
 SETTINGS = "generation_settings"
 TASK = "task"
 
-# Sample inputs a first-time user can generate from at once (none is one of our few-shot examples).
-SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
-    "proscript-script": {"goal": "plant a tree in the garden", "num_steps": 7},
-    "proscript-edge": {
-        "goal": "make a cup of tea",
-        "steps": [
-            "pour hot water into the cup",
-            "decided to make a cup of tea",
-            "boil water in a kettle",
-            "put a tea bag in a cup",
-            "wait for the tea to steep",
-            "remove the tea bag",
-            "make a cup of tea",
-        ],
-    },
-    "explagraphs": {
-        "belief": "Social media does more harm than good.",
-        "argument": "Social media spreads misinformation quickly.",
-        "stance": "support",
-    },
-    "propara": {
-        "sentences": [
-            "Water evaporates from the ocean.",
-            "The water vapor rises and cools.",
-            "The vapor condenses into clouds.",
-            "Rain falls from the clouds onto the land.",
-        ],
-        "participants": ["water", "water vapor", "clouds", "rain"],
-    },
-}
+# Temporary re-export: each task now carries its own ``sample_input`` (lists as tuples).
+def _sample_inputs() -> dict[str, dict[str, Any]]:
+    from cocogen.tasks import REGISTRY
+
+    return {
+        name: {k: list(v) if isinstance(v, tuple) else v for k, v in t.sample_input.items()}
+        for name, t in REGISTRY.items()
+    }
+
+
+SAMPLE_INPUTS: dict[str, dict[str, Any]] = _sample_inputs()
 
 
 # --- process-wide resources ---------------------------------------------------------------------

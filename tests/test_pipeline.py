@@ -12,6 +12,7 @@ from cocogen.cache import CompletionCache
 from cocogen.cli import main
 from cocogen.errors import BackendError, InputError
 from cocogen.pipeline import generate
+from cocogen.prompts import PromptSpec
 from cocogen.tasks import get_task
 from cocogen.types import Example
 from tests.fakes.fixtures import FAKE_KEY, gold_table
@@ -42,7 +43,7 @@ def test_generate_parses_the_models_answer(
     ex = eg_rows[0]
     backend = make_backend("openai", model="code-model")
     cache = CompletionCache(tmp_path / "c.sqlite")
-    r = generate(task, None, ex.graph, backend, k=3, cache=cache, example_id=ex.id)
+    r = generate(task, None, ex.graph, backend, spec=PromptSpec(k=3), cache=cache, example_id=ex.id)
     assert r.ok and r.graph == ex.graph and r.problems == ()
     assert r.code == r.prompt.query_text + r.completion
     assert r.format == "code" and r.model == "code-model" and FAKE_KEY not in r.backend
@@ -56,10 +57,10 @@ def test_generate_parses_the_models_answer(
     assert FAKE_KEY not in json.dumps(d)
 
     # The same request again is a cache hit: no new HTTP request, same answer.
-    again = generate(task, None, ex.graph, backend, k=3, cache=cache)
+    again = generate(task, None, ex.graph, backend, spec=PromptSpec(k=3), cache=cache)
     assert again.cached and again.graph == r.graph and len(gold_server.completion_requests()) == 1
     # A different parameter is a different key.
-    generate(task, None, ex.graph, backend, k=3, cache=cache, params={"max_tokens": 99})
+    generate(task, None, ex.graph, backend, spec=PromptSpec(k=3), cache=cache, params={"max_tokens": 99})
     assert len(gold_server.completion_requests()) == 2
     assert FAKE_KEY.encode() not in (tmp_path / "c.sqlite").read_bytes()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cocogen.errors import ConfigError
-from cocogen.prompts import approx_token_count, build_prompt, select_examples
+from cocogen.prompts import PromptSpec, approx_token_count, build_prompt, select_examples
 from cocogen.tasks import REGISTRY, get_task
 
 TASKS = sorted(REGISTRY)
@@ -28,7 +28,7 @@ def test_prompt_is_examples_separated_then_query(name: str) -> None:
     shots = task.fewshot()
     query = task.query_of(shots[-1].graph)
     for fmt_name, fmt in task.formats.items():
-        p = build_prompt(task, fmt_name, query, shots[:-1], k=3)
+        p = build_prompt(task, fmt_name, query, PromptSpec(pool=shots[:-1], k=3))
         assert p.text.endswith(fmt.render_query(query))
         assert p.prefix.count(fmt.separator + "\n") == 3
         assert p.stop and p.stop[0] == fmt.separator
@@ -39,9 +39,9 @@ def test_prompt_is_examples_separated_then_query(name: str) -> None:
 def test_fixed_prefix_does_not_depend_on_the_query() -> None:
     task = get_task("explagraphs")
     shots = task.fewshot()
-    a = build_prompt(task, None, task.query_of(shots[0].graph), shots[1:], k=4)
-    b = build_prompt(task, None, task.query_of(shots[1].graph), shots[2:] + shots[:2], k=4)
-    c = build_prompt(task, None, task.query_of(shots[1].graph), shots[1:], k=4)
+    a = build_prompt(task, None, task.query_of(shots[0].graph), PromptSpec(pool=shots[1:], k=4))
+    b = build_prompt(task, None, task.query_of(shots[1].graph), PromptSpec(pool=shots[2:] + shots[:2], k=4))
+    c = build_prompt(task, None, task.query_of(shots[1].graph), PromptSpec(pool=shots[1:], k=4))
     assert a.prefix == c.prefix
     assert a.prefix != b.prefix
     assert a.query_text != c.query_text
@@ -69,14 +69,14 @@ def test_budget_drops_examples_but_never_the_query() -> None:
     task = get_task("explagraphs")
     shots = task.fewshot()
     q = task.query_of(shots[0].graph)
-    full = build_prompt(task, None, q, shots, k=8, token_budget=None)
-    tight = build_prompt(task, None, q, shots, k=8, token_budget=full.n_tokens // 2)
+    full = build_prompt(task, None, q, PromptSpec(pool=shots, k=8, token_budget=None))
+    tight = build_prompt(task, None, q, PromptSpec(pool=shots, k=8, token_budget=full.n_tokens // 2))
     assert tight.n_tokens <= full.n_tokens // 2
     assert 0 < tight.dropped < 8
     assert tight.query_text == full.query_text
     assert [e.id for e in tight.examples] == [e.id for e in full.examples][tight.dropped :]
     with pytest.raises(ConfigError, match="budget"):
-        build_prompt(task, None, q, shots, token_budget=5)
+        build_prompt(task, None, q, PromptSpec(pool=shots, token_budget=5))
 
 
 def test_unknown_selection_is_a_clear_error() -> None:

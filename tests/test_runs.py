@@ -22,6 +22,7 @@ from cocogen.backends import make_backend
 from cocogen.cache import CompletionCache
 from cocogen.cli import main
 from cocogen.errors import BackendError, ConfigError
+from cocogen.prompts import PromptSpec
 from cocogen.runs import RateLimiter, RunProgress, read_run, run_batch
 from cocogen.tasks import get_task
 from cocogen.types import Example
@@ -68,7 +69,7 @@ def _no_key_anywhere(*paths: Path, text: str = "") -> None:
 def test_run_writes_one_record_per_example(server: FakeOpenAIServer, rows: list[Example], tmp_path: Path) -> None:
     out = tmp_path / "run.jsonl"
     seen: list[RunProgress] = []
-    s = run_batch(TASK, None, _backend(), rows[:12], out, k=2, concurrency=4, progress=False, on_progress=seen.append)
+    s = run_batch(TASK, None, _backend(), rows[:12], out, spec=PromptSpec(k=2), concurrency=4, progress=False, on_progress=seen.append)
     assert (s.total, s.ok, s.failed, s.skipped, s.remaining, s.complete) == (12, 12, 0, 0, 0, True)
     run = read_run(out)
     assert run.header is not None and run.header["task"] == TASK and run.header["model"] == "code-model"
@@ -89,15 +90,15 @@ def test_run_writes_one_record_per_example(server: FakeOpenAIServer, rows: list[
 def test_rerun_resumes_and_cache_serves_repeats(server: FakeOpenAIServer, rows: list[Example], tmp_path: Path) -> None:
     out = tmp_path / "run.jsonl"
     cache = CompletionCache(tmp_path / "cache.sqlite")
-    run_batch(TASK, None, _backend(), rows[:6], out, k=2, cache=cache, progress=False)
+    run_batch(TASK, None, _backend(), rows[:6], out, spec=PromptSpec(k=2), cache=cache, progress=False)
     assert len(server.completion_requests()) == 6
     # Same command over more rows: the first six are skipped, only new ones are requested.
-    s = run_batch(TASK, None, _backend(), rows[:10], out, k=2, cache=cache, progress=False)
+    s = run_batch(TASK, None, _backend(), rows[:10], out, spec=PromptSpec(k=2), cache=cache, progress=False)
     assert (s.skipped, s.ok, s.cached) == (6, 4, 0)
     assert len(server.completion_requests()) == 10
     assert sorted(_ids(out)) == sorted(str(e.id) for e in rows[:10])
     # A new run file with the same settings: every answer comes from the cache, no HTTP at all.
-    s2 = run_batch(TASK, None, _backend(), rows[:10], tmp_path / "again.jsonl", k=2, cache=cache, progress=False)
+    s2 = run_batch(TASK, None, _backend(), rows[:10], tmp_path / "again.jsonl", spec=PromptSpec(k=2), cache=cache, progress=False)
     assert (s2.ok, s2.cached) == (10, 10) and len(server.completion_requests()) == 10
     assert all(r["usage"]["cached"] for r in read_run(tmp_path / "again.jsonl").records)
     _no_key_anywhere(tmp_path)
@@ -106,7 +107,7 @@ def test_rerun_resumes_and_cache_serves_repeats(server: FakeOpenAIServer, rows: 
 def test_transient_faults_recover_within_a_run(server: FakeOpenAIServer, rows: list[Example], tmp_path: Path) -> None:
     for kind in ("500", "429", "drop", "malformed"):
         server.inject(kind, times=2, seconds=0.05)
-    s = run_batch(TASK, None, _backend(), rows[:8], tmp_path / "r.jsonl", k=1, concurrency=4, progress=False)
+    s = run_batch(TASK, None, _backend(), rows[:8], tmp_path / "r.jsonl", spec=PromptSpec(k=1), concurrency=4, progress=False)
     assert (s.ok, s.failed) == (8, 0)
     assert all(r["graph"] == r["reference"] for r in read_run(tmp_path / "r.jsonl").records)
 
@@ -117,7 +118,7 @@ def test_permanent_failure_is_recorded_then_retried(
     out = tmp_path / "r.jsonl"
     bad = rows[3]
     server.inject("500", times=None, match=bad.graph.belief)  # type: ignore[union-attr]
-    s = run_batch(TASK, None, _backend(), rows[:8], out, k=1, concurrency=3, progress=False)
+    s = run_batch(TASK, None, _backend(), rows[:8], out, spec=PromptSpec(k=1), concurrency=3, progress=False)
     assert (s.ok, s.failed, s.complete) == (7, 1, False)
     assert s.failures[0]["id"] == str(bad.id) and s.failures[0]["retryable"]
     rec = read_run(out).by_id()[str(bad.id)]
@@ -126,7 +127,7 @@ def test_permanent_failure_is_recorded_then_retried(
     # The server recovers; the same command retries only the failed example.
     server.state.faults.clear()
     before = len(server.completion_requests())
-    s = run_batch(TASK, None, _backend(), rows[:8], out, k=1, concurrency=3, progress=False)
+    s = run_batch(TASK, None, _backend(), rows[:8], out, spec=PromptSpec(k=1), concurrency=3, progress=False)
     assert (s.skipped, s.ok, s.failed, s.complete) == (7, 1, 0, True)
     assert len(server.completion_requests()) == before + 1
     ids = _ids(out)
@@ -145,10 +146,10 @@ def test_cancel_then_resume_no_duplicate_no_missing(
         if p.done >= 5:
             cancel.set()
 
-    s = run_batch(TASK, None, _backend(), rows[:20], out, k=1, concurrency=3, progress=False,
+    s = run_batch(TASK, None, _backend(), rows[:20], out, spec=PromptSpec(k=1), concurrency=3, progress=False,
                   on_progress=stop_after_five, cancel=cancel)  # fmt: skip
     assert s.cancelled and 5 <= s.ok < 20 and s.remaining == 20 - s.ok
-    s = run_batch(TASK, None, _backend(), rows[:20], out, k=1, concurrency=3, progress=False)
+    s = run_batch(TASK, None, _backend(), rows[:20], out, spec=PromptSpec(k=1), concurrency=3, progress=False)
     assert s.complete and s.skipped + s.ok == 20
     ids = _ids(out)
     assert len(ids) == len(set(ids)) and set(ids) == {str(e.id) for e in rows[:20]}
@@ -196,11 +197,16 @@ def test_ctrl_c_keeps_finished_work(server: FakeOpenAIServer, rows: list[Example
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = _cli_run(server.base_url, out, 30, "--no-cache")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 5):
+        assert proc.poll() is None, "the run ended before four examples were recorded"
         time.sleep(0.02)
+    assert out.read_text().count("\n") >= 5, "no four examples recorded in two minutes"
+    # From now on every answer takes 2 s, so the run cannot finish before the signal is handled,
+    # however slow the machine: the rest of the split would take the runner over 10 s.
+    server.delay = 2.0
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     ids = _ids(out)
@@ -214,7 +220,7 @@ def test_api_key_never_written_even_when_the_server_echoes_it(
     out = tmp_path / "auth.jsonl"
     server.inject("401", times=None)
     with pytest.raises(BackendError, match="rejected the API key"):
-        run_batch(TASK, None, _backend(), rows[:10], out, k=1, concurrency=1, progress=False)
+        run_batch(TASK, None, _backend(), rows[:10], out, spec=PromptSpec(k=1), concurrency=1, progress=False)
     # A bad key stops the run at once instead of failing every example.
     run = read_run(out)
     assert 1 <= len(run.records) <= 2 and all(r["status"] == "failed" for r in run.records)  # the one in flight
@@ -230,14 +236,14 @@ def test_many_failures_in_a_row_stop_the_run(server: FakeOpenAIServer, rows: lis
     server.inject("500", times=None)
     backend = make_backend("openai", model="m", max_retries=0)
     with pytest.raises(BackendError, match="in a row failed"):
-        run_batch(TASK, None, backend, rows, tmp_path / "r.jsonl", k=1, concurrency=2, progress=False,
+        run_batch(TASK, None, backend, rows, tmp_path / "r.jsonl", spec=PromptSpec(k=1), concurrency=2, progress=False,
                   max_consecutive_failures=4)  # fmt: skip
     run = read_run(tmp_path / "r.jsonl")
     assert 4 <= len(run.records) < len(rows) and run.failed_ids == {r["id"] for r in run.records}
 
 
 def test_rate_limit_spaces_requests(server: FakeOpenAIServer, rows: list[Example], tmp_path: Path) -> None:
-    run_batch(TASK, None, _backend(), rows[:5], tmp_path / "r.jsonl", k=1, concurrency=5, rpm=300, progress=False)
+    run_batch(TASK, None, _backend(), rows[:5], tmp_path / "r.jsonl", spec=PromptSpec(k=1), concurrency=5, rpm=300, progress=False)
     times = sorted(r.at for r in server.completion_requests())
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     # 300 per minute: one start every 0.2 s even with 5 workers (arrival times jitter a little).
@@ -258,24 +264,24 @@ def test_rate_limiter_unlimited_and_cancel() -> None:
 
 def test_resume_refuses_other_settings(server: FakeOpenAIServer, rows: list[Example], tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
-    run_batch(TASK, None, _backend(), rows[:2], out, k=1, progress=False)
+    run_batch(TASK, None, _backend(), rows[:2], out, spec=PromptSpec(k=1), progress=False)
     with pytest.raises(ConfigError, match="other settings") as e:
-        run_batch(TASK, "text", _backend(), rows[:2], out, k=1, progress=False)
+        run_batch(TASK, "text", _backend(), rows[:2], out, spec=PromptSpec(k=1), progress=False)
     assert "format" in str(e.value)
     with pytest.raises(ConfigError, match="other settings"):
-        run_batch(TASK, None, _backend(), rows[:2], out, k=2, progress=False)
+        run_batch(TASK, None, _backend(), rows[:2], out, spec=PromptSpec(k=2), progress=False)
     other = tmp_path / "not-a-run.jsonl"
     other.write_text('{"id": 1}\n')
     with pytest.raises(ConfigError, match="not a cocogen run file"):
-        run_batch(TASK, None, _backend(), rows[:2], other, k=1, progress=False)
+        run_batch(TASK, None, _backend(), rows[:2], other, spec=PromptSpec(k=1), progress=False)
 
 
 def test_run_file_replays(server: FakeOpenAIServer, rows: list[Example], tmp_path: Path) -> None:
     """A run file is itself a recording: the replay backend serves it back."""
     out = tmp_path / "r.jsonl"
-    run_batch(TASK, None, _backend(), rows[:4], out, k=1, progress=False)
+    run_batch(TASK, None, _backend(), rows[:4], out, spec=PromptSpec(k=1), progress=False)
     replayed = run_batch(TASK, None, make_backend("replay", path=str(out)), rows[:4], tmp_path / "replayed.jsonl",
-                         k=1, progress=False)  # fmt: skip
+                         spec=PromptSpec(k=1), progress=False)  # fmt: skip
     assert replayed.ok == 4
     a, b = read_run(out).by_id(), read_run(tmp_path / "replayed.jsonl").by_id()
     assert all(a[i]["completion"] == b[i]["completion"] for i in a)
@@ -286,5 +292,5 @@ def test_a_file_cut_inside_its_header_starts_over(
 ) -> None:
     out = tmp_path / "r.jsonl"
     out.write_text('{"kind": "header", "task": "explag')
-    s = run_batch(TASK, None, _backend(), rows[:2], out, k=1, progress=False)
+    s = run_batch(TASK, None, _backend(), rows[:2], out, spec=PromptSpec(k=1), progress=False)
     assert s.complete and read_run(out).header is not None and len(_ids(out)) == 2

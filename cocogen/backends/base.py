@@ -134,7 +134,6 @@ class Backend(Protocol):
 
     name: str
     mode: Mode
-    supports_grammar: bool
 
     @property
     def model(self) -> str: ...
@@ -142,18 +141,14 @@ class Backend(Protocol):
     def signature(self) -> str: ...
 
     def complete(
-        self,
-        prompt: str,
-        *,
-        stop: Sequence[str] = (),
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        top_p: float = DEFAULT_TOP_P,
-        n: int = 1,
-        seed: int | None = None,
-        context: RequestContext | None = None,
+        self, prompt: str, params: GenerationParams | None = None, context: RequestContext | None = None
     ) -> list[Generation]:
-        """Return ``n`` completions of ``prompt`` (fewer only if the backend has fewer)."""
+        """Return ``params.n`` completions of ``prompt`` (fewer only if the backend has fewer).
+
+        ``params.stop`` is used as given (``None``: no stop sequence); callers that want the
+        prompt's own stops resolve them first, as :func:`cocogen.pipeline.complete_cached` does.
+        ``context`` says what else is known about the request; backends that need nothing ignore it.
+        """
         ...
 
 

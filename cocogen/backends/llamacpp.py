@@ -35,16 +35,15 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cocogen.backends.base import DEFAULT_TOP_P, GenerationParams, RequestContext
+from cocogen.backends.base import GenerationParams, RequestContext
 from cocogen.constrained import CONSTRAINTS_VERSION, FreeSpec, Limits, Option, Unsupported
 from cocogen.errors import BackendError, ConfigError
-from cocogen.settings import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from cocogen.types import Generation, Graph
 
 if TYPE_CHECKING:
@@ -822,13 +821,6 @@ class _Decoder:
 # --- the backend -------------------------------------------------------------------------
 
 
-@dataclass
-class _Request:
-    constrained: bool
-    fallback: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class LlamaCppBackend:
     """The ``local`` backend: an embedded llama.cpp model, constrained decoding on by default.
 
@@ -848,13 +840,12 @@ class LlamaCppBackend:
     Examples
     --------
     >>> backend = LlamaCppBackend()                             # doctest: +SKIP
-    >>> backend.complete("def add(a, b):\\n    return", max_tokens=5)[0].text  # doctest: +SKIP
+    >>> backend.complete("def add(a, b):\\n    return", GenerationParams(max_tokens=5))[0].text  # doctest: +SKIP
     ' a + b'
     """
 
     name = "local"
     mode = "completion"
-    supports_grammar = True
 
     def __init__(
         self,
@@ -920,21 +911,11 @@ class LlamaCppBackend:
 
     # ------------------------------------------------------------------ generation
     def complete(
-        self,
-        prompt: str,
-        *,
-        stop: Sequence[str] = (),
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        top_p: float = DEFAULT_TOP_P,
-        n: int = 1,
-        seed: int | None = None,
-        context: RequestContext | None = None,
+        self, prompt: str, params: GenerationParams | None = None, context: RequestContext | None = None
     ) -> list[Generation]:
-        """``n`` completions of ``prompt``; constrained when ``context`` names task, format and query."""
-        params = GenerationParams(
-            max_tokens=max_tokens, temperature=temperature, top_p=top_p, n=n, seed=seed, stop=tuple(stop)
-        )
+        """``params.n`` completions of ``prompt``; constrained when ``context`` names task, format and query."""
+        params = params or GenerationParams()
+        seed = params.seed
         plan = self._plan(prompt, context)
         if plan is not None:
             fmt, query, prefix, query_text = plan

@@ -26,13 +26,12 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from cocogen.backends.base import DEFAULT_TOP_P, RequestContext, translate_errors
+from cocogen.backends.base import GenerationParams, RequestContext, translate_errors
 from cocogen.errors import BackendError, ConfigError
-from cocogen.settings import DEFAULT_MAX_RETRIES, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT
+from cocogen.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from cocogen.types import Generation
 
 __all__ = ["OpenAIBackend", "extract_code", "strip_repeated_prefix", "CHAT_INSTRUCTIONS"]
@@ -168,7 +167,6 @@ class OpenAIBackend:
     """
 
     name = "openai"
-    supports_grammar = False
 
     def __init__(
         self,
@@ -248,28 +246,20 @@ class OpenAIBackend:
     # --- requests -----------------------------------------------------------------------
 
     def complete(
-        self,
-        prompt: str,
-        *,
-        stop: Sequence[str] = (),
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        top_p: float = DEFAULT_TOP_P,
-        n: int = 1,
-        seed: int | None = None,
-        context: RequestContext | None = None,
+        self, prompt: str, params: GenerationParams | None = None, context: RequestContext | None = None
     ) -> list[Generation]:
+        p = params or GenerationParams()
         kwargs: dict[str, Any] = {
             "model": self._model,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "n": n,
+            "max_tokens": p.max_tokens,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "n": p.n,
         }
-        if stop:
-            kwargs["stop"] = list(stop)[:4]  # the OpenAI API accepts at most 4
-        if seed is not None:
-            kwargs["seed"] = seed
+        if p.stop:
+            kwargs["stop"] = list(p.stop)[:4]  # the OpenAI API accepts at most 4
+        if p.seed is not None:
+            kwargs["seed"] = p.seed
         if self._resolved == "chat":
             return self._chat(prompt, kwargs, context)
         try:

@@ -9,46 +9,52 @@ Two file formats are read:
   with ``id``, ``input``, ``query_text`` and ``completion``.
 
 A request is matched, in this order, by the example id, by the example's input fields
-(``belief``/``argument`` for ExplaGraphs, ``sentences``/``participants`` for ProPara,
-``goal``/``num_steps``/``steps`` for proScript), and by the prompt's query text.  A miss
-is a :class:`BackendError` that says so; nothing is invented.
+(the task's :meth:`~cocogen.tasks.base.Task.to_input`, compared case- and
+space-insensitively), and by the prompt's query text.  A miss is a :class:`BackendError`
+that says so; nothing is invented.  CoCoGen's records are read by their task's own
+reader (:meth:`~cocogen.tasks.base.Task.read_recorded`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cocogen.backends.base import DEFAULT_TOP_P, RequestContext
+from cocogen.backends.base import GenerationParams, RequestContext
 from cocogen.errors import BackendError, ConfigError, DataError
-from cocogen.settings import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, data_dir
+from cocogen.jsonl import read_jsonl
+from cocogen.settings import data_dir
+from cocogen.tasks.base import Task
 from cocogen.types import Generation
 
-__all__ = ["ReplayBackend", "RECORDED_OUTPUTS", "fingerprint", "recorded_outputs_path"]
+__all__ = ["ReplayBackend", "fingerprint", "recorded_outputs_path"]
 
-# CoCoGen's recorded code-davinci-002 outputs, relative to the data directory.
-RECORDED_OUTPUTS = {
-    "explagraphs": "cocogen/outputs/explagraphs/dev_output.jsonl",
-    "propara": "cocogen/outputs/propara/code-davinci-002.test_output.no_init.p1.func.t600.jsonl",
-}
-_PROPARA_QUESTION = re.compile(r"^the location/state of\s+", re.I)
+
+
+def __getattr__(name: str) -> Any:
+    # Temporary for the app: task name -> recorded-output path, now declared by each task.
+    if name == "RECORDED_OUTPUTS":
+        from cocogen.tasks import REGISTRY
+
+        return {t.name: t.recorded_outputs for t in REGISTRY.values() if t.recorded_outputs}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def recorded_outputs_path(task: str) -> Path:
     """Where the paper's recorded outputs for ``task`` live in the data directory."""
-    try:
-        rel = RECORDED_OUTPUTS[task]
-    except KeyError:
+    from cocogen.tasks import REGISTRY, get_task
+
+    rel = get_task(task).recorded_outputs
+    if rel is None:
+        have = [t.name for t in REGISTRY.values() if t.recorded_outputs]
         raise ConfigError(
             f"No recorded outputs ship for task {task!r}.",
-            hint=f"Recorded outputs exist for {', '.join(RECORDED_OUTPUTS)}; or pass a run file with --model FILE.",
-        ) from None
+            hint=f"Recorded outputs exist for {', '.join(have)}; or pass a run file with --model FILE.",
+        )
     return data_dir() / rel
 
 
@@ -57,31 +63,25 @@ def _norm(s: Any) -> str:
 
 
 def fingerprint(fields: Mapping[str, Any]) -> str | None:
-    """A key made of an example's *input* fields, whatever file or graph they came from.
+    """A key made of an example's *input* fields (a task's ``to_input``), whatever file they came from.
 
     Examples
     --------
     >>> fingerprint({"belief": "Cats  rule.", "argument": "They do.", "stance": "support"})
-    'eg|cats rule.|they do.'
+    'argument=they do.|belief=cats rule.|stance=support'
     >>> fingerprint({"goal": "bake a cake", "num_steps": 7}) == fingerprint({"goal": "Bake a cake", "num_steps": 7})
     True
-    >>> fingerprint({"x": 1}) is None
+    >>> fingerprint({}) is None
     True
     """
-    if "belief" in fields and "argument" in fields:
-        return f"eg|{_norm(fields['belief'])}|{_norm(fields['argument'])}"
-    if "sentences" in fields and "participants" in fields:
-        return (
-            "pp|"
-            + "|".join(_norm(s) for s in fields["sentences"])
-            + "||"
-            + "|".join(_norm(p) for p in fields["participants"])
-        )
-    if "goal" in fields:
-        steps = fields.get("steps") or ()
-        n = fields.get("num_steps") or len(steps)
-        return f"ps|{_norm(fields['goal'])}|{n}|" + "|".join(_norm(s) for s in steps)
-    return None
+    if not fields:
+        return None
+    parts = []
+    for k in sorted(fields):
+        v = fields[k]
+        shown = "||".join(_norm(x) for x in v) if isinstance(v, (list, tuple)) else _norm(v)
+        parts.append(f"{k}={shown}")
+    return "|".join(parts)
 
 
 def _query_key(text: str | None) -> str | None:
@@ -105,38 +105,34 @@ class _Record:
     line: int
 
 
-def _explagraphs_id(belief: str, argument: str) -> str | None:
-    """CoCoGen's ExplaGraphs outputs carry no id; ours is a hash the task defines."""
+def _task_of(d: Mapping[str, Any], task: str | None) -> Task | None:
+    from cocogen.tasks import REGISTRY, get_task
+
+    if task is not None:
+        return get_task(task)
+    return next((t for t in REGISTRY.values() if t.recognizes(d)), None)
+
+
+def _recorded_input(d: Mapping[str, Any], line: int, index: int, path: Path, task: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The id and input fields of a CoCoGen record, as its task reads them (``None, {}`` when none does)."""
+    t = _task_of(d, task)
+    if t is None:
+        return None, {}
     try:
-        from cocogen.tasks.explagraphs import example_id
-    except ImportError:  # pragma: no cover - the task ships with the package
-        return None
-    return example_id(belief, argument)
+        ref = t.read_recorded(d, path=path, line=line, index=index)
+    except DataError:
+        return None, {}  # a record we cannot read a reference from can still be matched by its query text
+    return ref.id, (t.to_input(ref.query) if ref.query is not None else {})
 
 
-def _cocogen_fields(d: Mapping[str, Any]) -> dict[str, Any]:
-    """Input fields of a CoCoGen record, in our field names."""
-    if "belief" in d and "argument" in d:
-        return {k: d[k] for k in ("belief", "argument", "stance") if k in d}
-    if isinstance(d.get("steps"), list) and isinstance(d.get("questions"), list):
-        steps = [str(s) for s in d["steps"]]
-        if steps and steps[0].strip().lower() == "init":
-            steps = steps[1:]
-        parts = [_PROPARA_QUESTION.sub("", str(q.get("question", ""))) for q in d["questions"]]
-        return {"sentences": steps, "participants": parts}
-    if "goal" in d:
-        return {k: d[k] for k in ("goal", "num_steps", "steps") if k in d}
-    return {}
-
-
-def _parse_record(d: Mapping[str, Any], line: int, path: Path) -> _Record | None:
+def _parse_record(d: Mapping[str, Any], line: int, index: int, path: Path, task: str | None) -> _Record | None:
     if d.get("kind") == "header" or d.get("status", "ok") != "ok":
         return None  # a header, or an example our run recorded as failed: nothing to serve
     rid = d.get("id")
     rid = str(rid) if rid is not None else None
-    if rid is None and isinstance(d.get("belief"), str) and isinstance(d.get("argument"), str):
-        rid = _explagraphs_id(d["belief"], d["argument"])
     if "codex_response" in d or "generated_code" in d:  # CoCoGen's recorded outputs
+        ref_id, fields = _recorded_input(d, line, index, path, task)
+        rid = rid or ref_id
         resp = d.get("codex_response") or {}
         choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index") or 0)
         texts = tuple(str(c.get("text") or "") for c in choices)
@@ -151,7 +147,7 @@ def _parse_record(d: Mapping[str, Any], line: int, path: Path) -> _Record | None
             texts,
             reasons,
             query,
-            _cocogen_fields(d),
+            fields,
             usage.get("prompt_tokens"),
             usage.get("completion_tokens"),
             line,
@@ -175,6 +171,18 @@ def _parse_record(d: Mapping[str, Any], line: int, path: Path) -> _Record | None
     )
 
 
+def _input_of(context: RequestContext) -> dict[str, Any]:
+    """The request's input fields, as its task writes them (what recorded fields are compared with)."""
+    from cocogen.tasks.base import get_task, task_for_graph
+
+    assert context.query is not None
+    try:
+        t = get_task(context.task) if context.task else task_for_graph(context.query)
+        return t.to_input(context.query)
+    except (ConfigError, TypeError, ValueError):
+        return {}
+
+
 class ReplayBackend:
     """Recorded completions, matched by example.
 
@@ -191,7 +199,6 @@ class ReplayBackend:
 
     name = "replay"
     mode = "completion"
-    supports_grammar = False
     cacheable = False  # it is a recording already
 
     def __init__(self, path: str | Path | None = None, *, task: str | None = None, model: str | None = None) -> None:
@@ -215,25 +222,17 @@ class ReplayBackend:
         self._digest = hashlib.sha256(raw).hexdigest()[:16]
         self._records: list[_Record] = []
         self._model = self.path.stem
-        lines = raw.decode("utf-8", errors="replace").splitlines()
-        for i, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except ValueError as e:
-                if i == len(lines):
-                    break  # a run cut mid-write: its last line may be partial
-                raise DataError(f"not valid JSON ({e})", path=str(self.path), line=i) from None
-            if not isinstance(d, dict):
-                raise DataError("expected a JSON object", path=str(self.path), line=i)
+        # A run cut mid-write may end in a partial line; everything before it is served.
+        for index, (i, d) in enumerate(read_jsonl(self.path, allow_cut_tail=True, allow_empty=True)):
             if d.get("kind") == "header":
                 self._model = str(d.get("model") or self._model)
+                task = task or (d.get("task") if isinstance(d.get("task"), str) else None)
             elif isinstance(d.get("codex_response"), dict) and d["codex_response"].get("model"):
                 self._model = str(d["codex_response"]["model"])
-            rec = _parse_record(d, i, self.path)
+            rec = _parse_record(d, i, index, self.path, task)
             if rec is not None and rec.texts:
                 self._records.append(rec)
+        self.task = task
         # Later records win (a run file may hold a retried example twice).
         self._by_id = {r.id: r for r in self._records if r.id is not None}
         self._by_fields: dict[str, _Record] = {}
@@ -276,7 +275,7 @@ class ReplayBackend:
             if context.example_id is not None and str(context.example_id) in self._by_id:
                 return self._by_id[str(context.example_id)]
             if context.query is not None:
-                fp = fingerprint(context.query.to_dict())
+                fp = fingerprint(_input_of(context))
                 if fp is not None and fp in self._by_fields:
                     return self._by_fields[fp]
         query = context.query_text if context is not None and context.query_text else None
@@ -297,21 +296,13 @@ class ReplayBackend:
         )
 
     def complete(
-        self,
-        prompt: str,
-        *,
-        stop: Sequence[str] = (),
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        top_p: float = DEFAULT_TOP_P,
-        n: int = 1,
-        seed: int | None = None,
-        context: RequestContext | None = None,
+        self, prompt: str, params: GenerationParams | None = None, context: RequestContext | None = None
     ) -> list[Generation]:
         """The recorded completion(s) of the matching example; sampling parameters are ignored."""
-        rec = self.lookup(context, prompt, stop)
+        p = params or GenerationParams()
+        rec = self.lookup(context, prompt, p.stop or ())
         gens = []
-        for text, reason in list(zip(rec.texts, rec.finish_reasons, strict=True))[: max(1, n)]:
+        for text, reason in list(zip(rec.texts, rec.finish_reasons, strict=True))[: max(1, p.n)]:
             gens.append(
                 Generation(
                     text=text,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal, Protocol
 
 __all__ = [
     "PRF",
@@ -27,6 +27,9 @@ __all__ = [
     "Score",
     "MetricSpec",
     "METRICS",
+    "MetricOptions",
+    "TaskMetric",
+    "CONVENTIONS",
     "mean",
     "make_signature",
     "parse_signature",
@@ -268,10 +271,10 @@ def make_signature(**fields: object) -> str:
 
     Examples
     --------
-    >>> make_signature(task="explagraphs", fmt="code", model="code-davinci-002", k=8, seed=0)
-    'task:explagraphs|fmt:code|model:code-davinci-002|k:8|seed:0'
-    >>> make_signature(seed=1, task="propara", zeta=None, ged="exact")
-    'task:propara|seed:1|ged:exact'
+    >>> make_signature(task="demo", fmt="code", model="code-davinci-002", k=8, seed=0)
+    'task:demo|fmt:code|model:code-davinci-002|k:8|seed:0'
+    >>> make_signature(seed=1, task="demo", zeta=None, ged="exact")
+    'task:demo|seed:1|ged:exact'
     """
     keys = [k for k in _SIGNATURE_ORDER if k in fields] + sorted(k for k in fields if k not in _SIGNATURE_ORDER)
     return "|".join(f"{k}:{_clean(fields[k])}" for k in keys if fields[k] is not None)
@@ -280,8 +283,8 @@ def make_signature(**fields: object) -> str:
 def parse_signature(signature: str) -> dict[str, str]:
     """Inverse of :func:`make_signature` (values come back as strings).
 
-    >>> parse_signature("task:propara|k:8")
-    {'task': 'propara', 'k': '8'}
+    >>> parse_signature("task:demo|k:8")
+    {'task': 'demo', 'k': '8'}
     """
     out: dict[str, str] = {}
     for part in signature.split("|"):
@@ -304,11 +307,54 @@ def average_rows(rows: Sequence[ExampleScore], keys: Iterable[str]) -> dict[str,
     return out
 
 
-def problems_to_dicts(problems: Iterable[Any]) -> list[dict[str, Any]]:
-    """Problems (objects with ``to_dict`` or plain dicts) as JSON-ready dicts."""
-    return [p.to_dict() if hasattr(p, "to_dict") else dict(p) for p in problems]
+CONVENTIONS = ("prompt", "gold")
 
 
-def merge_counts(target: dict[str, int], more: Mapping[str, int]) -> None:
-    for k, v in more.items():
-        target[k] = target.get(k, 0) + v
+@dataclass(frozen=True)
+class MetricOptions:
+    """Settings that change a task's numbers; a metric reads those that apply to it.
+
+    ``convention``: which stance is the reference where the task has one (ExplaGraphs);
+    ``ged_timeout``: seconds per exact graph edit distance (``None``: the metric's default).
+    """
+
+    convention: Literal["prompt", "gold"] = "prompt"
+    ged_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.convention not in CONVENTIONS:
+            from cocogen.errors import ConfigError
+
+            raise ConfigError(f"Unknown stance convention {self.convention!r}.", hint="Use 'prompt' or 'gold'.")
+        if self.ged_timeout is not None and not self.ged_timeout > 0:
+            from cocogen.errors import ConfigError
+
+            raise ConfigError(f"The GED timeout must be a positive number of seconds, not {self.ged_timeout!r}.")
+
+
+class TaskMetric(Protocol):
+    """A task's metric, set up once, then fed examples (in the way of sacrebleu's ``Metric``).
+
+    :meth:`score` returns the example's row and the sufficient statistics that
+    :meth:`aggregate` sums (texts for corpus BLEU, edge counts for micro F1...), so a corpus
+    score is never a mean of sentence scores where it should not be.
+    """
+
+    display: ClassVar[tuple[str, ...]]  # metric keys shown in tables, in order
+    main: ClassVar[str]  # the key examples are first sorted and filtered by
+
+    def score(
+        self,
+        example_id: str,
+        prediction: Any,
+        reference: Any,
+        *,
+        labels: Mapping[str, Any],
+        problems: Sequence[Mapping[str, Any]] = (),
+    ) -> tuple[ExampleScore, Any]: ...
+
+    def aggregate(self, rows: Sequence[ExampleScore], stats: Sequence[Any], *, signature: str = "") -> Score: ...
+
+    def signature_fields(self) -> dict[str, object]:
+        """Settings to add to the score's signature (``None`` values are left out)."""
+        ...

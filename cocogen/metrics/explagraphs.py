@@ -39,11 +39,11 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import networkx as nx
 
-from cocogen.metrics.base import ExampleScore, Score, mean, prf
+from cocogen.metrics.base import ExampleScore, MetricOptions, Score, mean, prf
 from cocogen.metrics.structure import DEFAULT_GED_TIMEOUT, GED, graph_edit_distance
 from cocogen.types import ExplaGraph
 
@@ -418,6 +418,7 @@ def aggregate(
     rows: Sequence[ExampleScore],
     parts: Sequence[ExampleParts],
     *,
+    task: str,
     convention: Convention = "prompt",
     signature: str = "",
 ) -> Score:
@@ -470,7 +471,7 @@ def aggregate(
     if any(k != "ged_exact" for k in counts if k.startswith("ged_")):
         notes.append("some GED values are not exact (see counts)")
     return Score(
-        task="explagraphs",
+        task=task,
         values=values,
         n=len(rows),
         n_failed=sum(1 for r in rows if not r.parsed),
@@ -480,3 +481,58 @@ def aggregate(
         notes=notes,
         extra=extra,
     )
+
+
+class ExplaGraphsMetric:
+    """The official ExplaGraphs evaluator (SA, StCA, GED, G-BLEU/G-ROUGE) plus triple and concept F1.
+
+    ``labels`` of an example: ``{"prompt": stance written in the prompt, "gold": dataset label}``.
+    """
+
+    display: ClassVar[tuple[str, ...]] = (
+        "sa",
+        "stca",
+        "ged",
+        "g_bleu_f1",
+        "g_rouge_f1",
+        "edge_f1",
+        "concept_f1",
+        "seca",
+        "g_bertscore_f1",
+        "ea",
+    )
+    main: ClassVar[str] = "edge_f1"
+
+    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
+        self.task = task
+        self.options = options or MetricOptions()
+
+    def score(
+        self,
+        example_id: str,
+        prediction: Any,
+        reference: Any,
+        *,
+        labels: Mapping[str, Any],
+        problems: Sequence[Mapping[str, Any]] = (),
+    ) -> tuple[ExampleScore, ExampleParts]:
+        kw = {"ged_timeout": self.options.ged_timeout} if self.options.ged_timeout else {}
+        stances = {"prompt": labels.get("prompt"), "gold": labels.get("gold")}
+        if not labels:
+            stances = {"prompt": reference.stance, "gold": None}
+        pred = prediction if isinstance(prediction, ExplaGraph) else None
+        return score_example(
+            example_id,
+            pred,
+            reference,
+            stances=stances,
+            convention=self.options.convention,
+            problems=problems,
+            **kw,
+        )
+
+    def aggregate(self, rows: Sequence[ExampleScore], stats: Sequence[Any], *, signature: str = "") -> Score:
+        return aggregate(rows, stats, task=self.task, convention=self.options.convention, signature=signature)
+
+    def signature_fields(self) -> dict[str, object]:
+        return {"conv": self.options.convention}

@@ -33,10 +33,10 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from cocogen.errors import DataError
-from cocogen.metrics.base import ExampleScore, Score
+from cocogen.metrics.base import ExampleScore, MetricOptions, Score
 from cocogen.types import ABSENT, UNKNOWN, StateTable
 
 __all__ = [
@@ -617,12 +617,14 @@ def score_example(
     return ExampleScore(str(example_id), prediction is not None, _row_values(qs), info, list(problems)), qs
 
 
-def aggregate(rows: Sequence[ExampleScore], scores: Sequence[QuestionScores], *, signature: str = "") -> Score:
+def aggregate(
+    rows: Sequence[ExampleScore], scores: Sequence[QuestionScores], *, task: str, signature: str = ""
+) -> Score:
     """The corpus :class:`Score`: official overall P/R/F1 plus each question's P/R/F1."""
     res = official_result(scores)
     n_failed = sum(1 for r in rows if not r.parsed)
     return Score(
-        task="propara",
+        task=task,
         values=dict(res.to_dict()),
         n=len(rows),
         n_failed=n_failed,
@@ -633,3 +635,40 @@ def aggregate(rows: Sequence[ExampleScore], scores: Sequence[QuestionScores], *,
             "a paragraph that failed to parse scores precision 0 and recall 0 on every question",
         ],
     )
+
+
+class ProParaMetric:
+    """The official ProPara leaderboard evaluator: per-question and overall P/R/F1."""
+
+    display: ClassVar[tuple[str, ...]] = (
+        "precision",
+        "recall",
+        "f1",
+        "inputs_f1",
+        "outputs_f1",
+        "conversions_f1",
+        "moves_f1",
+    )
+    main: ClassVar[str] = "process_f1"
+
+    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
+        self.task = task
+        self.options = options or MetricOptions()
+
+    def score(
+        self,
+        example_id: str,
+        prediction: Any,
+        reference: Any,
+        *,
+        labels: Mapping[str, Any],
+        problems: Sequence[Mapping[str, Any]] = (),
+    ) -> tuple[ExampleScore, QuestionScores]:
+        pred = prediction if isinstance(prediction, StateTable) else None
+        return score_example(example_id, pred, reference, problems=problems)
+
+    def aggregate(self, rows: Sequence[ExampleScore], stats: Sequence[Any], *, signature: str = "") -> Score:
+        return aggregate(rows, stats, task=self.task, signature=signature)
+
+    def signature_fields(self) -> dict[str, object]:
+        return {}

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import networkx as nx
 
-from cocogen.metrics.base import ExampleScore, Score, mean
+from cocogen.metrics.base import ExampleScore, MetricOptions, Score, mean
 from cocogen.metrics.structure import (
     DEFAULT_EXACT_MAX_NODES,
     DEFAULT_GED_TIMEOUT,
@@ -168,7 +168,7 @@ def _ged_counts(rows: Sequence[ExampleScore]) -> dict[str, int]:
 
 
 def aggregate_generation(
-    rows: Sequence[ExampleScore], texts: Sequence[tuple[str, str]], *, signature: str = ""
+    rows: Sequence[ExampleScore], texts: Sequence[tuple[str, str]], *, task: str, signature: str = ""
 ) -> Score:
     """Corpus BLEU plus the mean of every per-example value (failures included)."""
     from sacrebleu.metrics import BLEU
@@ -188,7 +188,7 @@ def aggregate_generation(
     if any(k not in ("ged_exact", "cyclic") for k in counts):
         notes.append("some GED values are upper bounds, not exact (see counts)")
     return Score(
-        task="proscript-script",
+        task=task,
         values=values,
         n=len(rows),
         n_failed=sum(1 for r in rows if not r.parsed),
@@ -253,7 +253,9 @@ def score_edges(
     return ExampleScore(str(example_id), prediction is not None, values, info, list(problems)), c
 
 
-def aggregate_edges(rows: Sequence[ExampleScore], counts: Sequence[EdgeCounts], *, signature: str = "") -> Score:
+def aggregate_edges(
+    rows: Sequence[ExampleScore], counts: Sequence[EdgeCounts], *, task: str, signature: str = ""
+) -> Score:
     """Macro (mean per-example) and micro (summed counts) edge scores, exact match, GED."""
     values: dict[str, float | None] = {}
     for k in ("edge_precision", "edge_recall", "edge_f1", "exact_match", "edge_ged", "pred_edges", "gold_edges"):
@@ -261,7 +263,7 @@ def aggregate_edges(rows: Sequence[ExampleScore], counts: Sequence[EdgeCounts], 
     m = micro_prf(counts)
     values.update({"micro_edge_precision": m.precision, "micro_edge_recall": m.recall, "micro_edge_f1": m.f1})
     return Score(
-        task="proscript-edge",
+        task=task,
         values=values,
         n=len(rows),
         n_failed=sum(1 for r in rows if not r.parsed),
@@ -272,3 +274,80 @@ def aggregate_edges(rows: Sequence[ExampleScore], counts: Sequence[EdgeCounts], 
             "GED with the steps given = edges inserted + edges deleted",
         ],
     )
+
+
+class ScriptGenerationMetric:
+    """proScript script generation: corpus BLEU, ROUGE-L, isomorphism, GED, degree statistics."""
+
+    display: ClassVar[tuple[str, ...]] = (
+        "bleu",
+        "rouge_l",
+        "isomorphic",
+        "graph_ged",
+        "pred_nodes",
+        "gold_nodes",
+        "pred_edges",
+        "gold_edges",
+        "pred_avg_degree",
+        "gold_avg_degree",
+    )
+    main: ClassVar[str] = "rouge_l"
+
+    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
+        self.task = task
+        self.options = options or MetricOptions()
+
+    def score(
+        self,
+        example_id: str,
+        prediction: Any,
+        reference: Any,
+        *,
+        labels: Mapping[str, Any],
+        problems: Sequence[Mapping[str, Any]] = (),
+    ) -> tuple[ExampleScore, tuple[str, str]]:
+        kw = {"ged_timeout": self.options.ged_timeout} if self.options.ged_timeout else {}
+        pred = prediction if isinstance(prediction, Script) else None
+        return score_generation(example_id, pred, reference, problems=problems, **kw)
+
+    def aggregate(self, rows: Sequence[ExampleScore], stats: Sequence[Any], *, signature: str = "") -> Score:
+        return aggregate_generation(rows, stats, task=self.task, signature=signature)
+
+    def signature_fields(self) -> dict[str, object]:
+        return {}
+
+
+class EdgePredictionMetric:
+    """proScript edge prediction: edge P/R/F1 (macro and micro), exact match, GED."""
+
+    display: ClassVar[tuple[str, ...]] = (
+        "edge_precision",
+        "edge_recall",
+        "edge_f1",
+        "micro_edge_f1",
+        "exact_match",
+        "edge_ged",
+    )
+    main: ClassVar[str] = "edge_f1"
+
+    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
+        self.task = task
+        self.options = options or MetricOptions()
+
+    def score(
+        self,
+        example_id: str,
+        prediction: Any,
+        reference: Any,
+        *,
+        labels: Mapping[str, Any],
+        problems: Sequence[Mapping[str, Any]] = (),
+    ) -> tuple[ExampleScore, EdgeCounts]:
+        pred = prediction if isinstance(prediction, Script) else None
+        return score_edges(example_id, pred, reference, problems=problems)
+
+    def aggregate(self, rows: Sequence[ExampleScore], stats: Sequence[Any], *, signature: str = "") -> Score:
+        return aggregate_edges(rows, stats, task=self.task, signature=signature)
+
+    def signature_fields(self) -> dict[str, object]:
+        return {}

@@ -49,19 +49,22 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cocogen import settings
-from cocogen.errors import ConfigError, DataError, InputError
+from cocogen.errors import ConfigError, DataError
+from cocogen.jsonl import read_jsonl
 from cocogen.parsing import clean_output
-from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, register
+from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, Reference, TaskBase, read_fewshot, validate_input
 from cocogen.types import Example, ExplaGraph, Graph, ParseResult, Problem, ProblemKind
+
+if TYPE_CHECKING:
+    from cocogen.metrics.base import MetricOptions, TaskMetric
 
 __all__ = [
     "RELATIONS",
@@ -983,7 +986,7 @@ def _read_tsv(path: Path, split: str) -> list[Example]:
 def _read_cocogen_jsonl(path: Path, split: str) -> list[Example]:
     """CoCoGen's converted dev set: the prompt stance in the graph, the gold one in ``meta``."""
     out: list[Example] = []
-    for line, obj in _jsonl(path):
+    for line, obj in read_jsonl(path, missing_hint=_missing(path).hint):
         try:
             belief, argument, graph = obj["belief"], obj["argument"], obj["graph"]
             stance, gold = obj["stance"], obj.get("orig_stance", obj["stance"])
@@ -1001,29 +1004,6 @@ def _read_cocogen_jsonl(path: Path, split: str) -> list[Example]:
             pass
         out.append(Example(example_id(belief, argument), g, meta))
     return out
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            line = 0
-            try:
-                for line, raw in enumerate(fh, 1):  # noqa: B007  (line is used after the loop too)
-                    if not raw.strip():
-                        continue
-                    try:
-                        obj = json.loads(raw)
-                    except json.JSONDecodeError as e:
-                        raise DataError(f"not valid JSON ({e.msg})", path=str(path), line=line) from None
-                    if not isinstance(obj, dict):
-                        raise DataError("each line must be a JSON object", path=str(path), line=line)
-                    yield line, obj
-            except UnicodeDecodeError:
-                raise DataError("the file is not UTF-8 text", path=str(path), line=line + 1) from None
-    except FileNotFoundError:
-        raise _missing(path) from None
-    except OSError as e:
-        raise DataError(f"cannot be read ({e.strerror})", path=str(path)) from None
 
 
 def _unique(examples: list[Example], path: Path) -> list[Example]:
@@ -1045,11 +1025,33 @@ _SPLIT_FILES: dict[str, tuple[str, ...]] = {
     "cocogen-dev": ("cocogen", "data", "explagraphs", "dev.jsonl"),
 }
 
-_INPUTS = ("belief", "argument", "stance")
-_SPACES_AROUND_BREAK = re.compile(r"[ \t]*[\r\n\t]+[ \t]*")
+def _fewshot_graph(d: Any, path: Path, line: int) -> ExplaGraph:
+    try:
+        g = ExplaGraph.from_dict(d)
+        ok = (
+            all(isinstance(v, str) and v for v in (g.belief, g.argument))
+            and g.stance in STANCES
+            and bool(g.triples)
+            and all(len(t) == 3 for t in g.triples)
+        )
+        if ok:
+            format_triples(g.triples)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise DataError(f"not an ExplaGraph ({e})", path=str(path), line=line) from None
+    if not ok:
+        raise DataError(
+            "the graph needs a belief, an argument, a support/counter stance and triples of 3 strings",
+            path=str(path),
+            line=line,
+        )
+    return g
 
 
-class ExplaGraphsTask:
+def _sentence_field(name: str, help: str) -> InputField:
+    return InputField(name, "str", help, max_chars=MAX_INPUT_CHARS)
+
+
+class ExplaGraphsTask(TaskBase):
     """The ExplaGraphs task plug-in (registered as ``"explagraphs"``).
 
     Examples
@@ -1069,11 +1071,20 @@ class ExplaGraphsTask:
         "(concept; relation; concept) triples over 28 commonsense relations."
     )
     input_fields: ClassVar[tuple[InputField, ...]] = (
-        InputField("belief", "str", "The belief (one sentence)."),
-        InputField("argument", "str", "An argument for or against the belief (one sentence)."),
+        _sentence_field("belief", "The belief (one sentence)."),
+        _sentence_field("argument", "An argument for or against the belief (one sentence)."),
         InputField("stance", "choice", "Whether the argument supports or counters the belief.", STANCES),
     )
     splits: ClassVar[tuple[str, ...]] = tuple(_SPLIT_FILES)
+    graph_type: ClassVar[type] = ExplaGraph
+    sample_input: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {
+            "belief": "Cities should ban cars from their centres.",
+            "argument": "Car-free streets make walking and cycling safer.",
+            "stance": "support",
+        }
+    )
+    recorded_outputs: ClassVar[str | None] = "cocogen/outputs/explagraphs/dev_output.jsonl"
 
     def __init__(self) -> None:
         self._formats: Mapping[str, Format] = MappingProxyType(
@@ -1091,32 +1102,8 @@ class ExplaGraphsTask:
         case-insensitive.  Raises :class:`InputError` for a missing or empty field, text over
         :data:`MAX_INPUT_CHARS` characters, an unknown field or another stance.
         """
-        if not isinstance(fields, Mapping):
-            raise InputError("The ExplaGraphs input must be an object with belief, argument and stance.")
-        unknown = sorted(str(k) for k in fields if k not in _INPUTS)
-        if unknown:
-            raise InputError(
-                f"Unknown input field {', '.join(unknown)}: ExplaGraphs takes belief, argument and stance."
-            )
-        values: dict[str, str] = {}
-        for name in ("belief", "argument"):
-            v = fields.get(name)
-            if v is None:
-                raise InputError(f"The {name} is missing; write it as one sentence.")
-            if not isinstance(v, str):
-                raise InputError(f"The {name} must be text, not {type(v).__name__}.")
-            v = _SPACES_AROUND_BREAK.sub(" ", v.strip())
-            if not v:
-                raise InputError(f"The {name} is empty; write it as one sentence.")
-            if len(v) > MAX_INPUT_CHARS:
-                raise InputError(f"The {name} is {len(v)} characters long; the limit is {MAX_INPUT_CHARS}.")
-            values[name] = v
-        stance = fields.get("stance")
-        if stance is None or (isinstance(stance, str) and not stance.strip()):
-            raise InputError("The stance is missing; use 'support' or 'counter'.")
-        if not isinstance(stance, str) or stance.strip().lower() not in STANCES:
-            raise InputError(f"The stance must be 'support' or 'counter', not {stance!r}.")
-        return ExplaGraph(values["belief"], values["argument"], stance.strip().lower())
+        v = validate_input(fields, self.input_fields, self.name)
+        return ExplaGraph(v["belief"], v["argument"], v["stance"])
 
     def to_input(self, graph: Graph) -> dict[str, Any]:
         g = _check_graph(graph)
@@ -1135,34 +1122,53 @@ class ExplaGraphsTask:
 
     def fewshot(self) -> list[Example]:
         """Our own examples, ``assets/fewshot/explagraphs.jsonl``: ``{"id", "graph": ExplaGraph.to_dict()}`` lines."""
-        path = settings.assets_dir() / "fewshot" / "explagraphs.jsonl"
-        out: list[Example] = []
-        ids: set[str] = set()
-        for line, obj in _jsonl(path):
-            ex_id, d = obj.get("id"), obj.get("graph")
-            if not isinstance(ex_id, str) or not ex_id or ex_id in ids:
-                raise DataError("each example needs a unique, non-empty string id", path=str(path), line=line)
-            try:
-                g = ExplaGraph.from_dict(d)  # type: ignore[arg-type]
-                ok = (
-                    all(isinstance(v, str) and v for v in (g.belief, g.argument))
-                    and g.stance in STANCES
-                    and bool(g.triples)
-                    and all(len(t) == 3 for t in g.triples)
-                )
-                if ok:
-                    format_triples(g.triples)
-            except (KeyError, TypeError, AttributeError, ValueError) as e:
-                raise DataError(f"not an ExplaGraph ({e})", path=str(path), line=line) from None
-            if not ok:
-                raise DataError(
-                    "the graph needs a belief, an argument, a support/counter stance and triples of 3 strings",
-                    path=str(path),
-                    line=line,
-                )
-            ids.add(ex_id)
-            out.append(Example(ex_id, g, {"source": "assets"}))
-        return out
+        return read_fewshot(self, _fewshot_graph)
+
+    # ------------------------------------------------------------------ evaluation
+    def metric(self, options: MetricOptions | None = None) -> TaskMetric:
+        from cocogen.metrics.explagraphs import ExplaGraphsMetric
+
+        return ExplaGraphsMetric(self.name, options)
+
+    def labels(self, query: Graph | None, reference: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
+        """The stance written in the prompt (the query's) and the dataset's label (``meta["gold_stance"]``)."""
+        prompt = query.stance if isinstance(query, ExplaGraph) and query.stance else None
+        if prompt is None:
+            prompt = meta.get("prompt_stance") or (reference.stance if isinstance(reference, ExplaGraph) else None)
+        return {"prompt": prompt, "gold": meta.get("gold_stance") or None}
+
+    def recognizes(self, record: Mapping[str, Any]) -> bool:
+        return {"belief", "argument"} <= record.keys()
+
+    def read_recorded(self, record: Mapping[str, Any], *, path: Path, line: int, index: int) -> Reference:
+        """CoCoGen's release rows: belief, argument, the prompt's ``stance``, ``orig_stance`` and ``graph``."""
+        try:
+            belief, argument, stance = str(record["belief"]), str(record["argument"]), str(record["stance"])
+            gold = record.get("orig_stance")
+            triples, problems = parse_triples(str(record["graph"]))
+        except KeyError as e:
+            raise DataError(f"the record has no {e.args[0]!r} field", path=str(path), line=line) from None
+        if problems:
+            raise DataError(f"malformed reference graph: {problems[0].message}", path=str(path), line=line)
+        meta = {"prompt_stance": stance, "gold_stance": str(gold) if gold else None}
+        reference = ExplaGraph(belief, argument, str(gold) if gold else stance, triples)
+        return Reference(example_id(belief, argument), ExplaGraph(belief, argument, stance), reference, meta)
+
+    # ------------------------------------------------------------------ display and decoding
+    def view(self, graph: Graph) -> Any:
+        from cocogen.diff import explagraph_view
+
+        return explagraph_view(_check_graph(graph))
+
+    def diff(self, prediction: Graph | None, reference: Graph) -> Any:
+        from cocogen.diff import diff_explagraphs
+
+        return diff_explagraphs(prediction, _check_graph(reference))
+
+    def plan_constrained(self, decoder: Any, fmt: Format, query: Graph, limits: Any) -> Graph:
+        from cocogen.constrained import plan_explagraph
+
+        return plan_explagraph(decoder, fmt, _check_graph(query), limits)
 
 
-TASK = register(ExplaGraphsTask())
+TASK = ExplaGraphsTask()

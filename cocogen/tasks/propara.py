@@ -37,19 +37,22 @@ unknown.  In the text format a cut inside the very last answer cannot be seen
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cocogen import settings
 from cocogen.errors import ConfigError, DataError, InputError
+from cocogen.jsonl import read_jsonl
 from cocogen.parsing import clean_output, read_literal
-from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, register
+from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, Reference, TaskBase, read_fewshot, validate_input
 from cocogen.types import ABSENT, UNKNOWN, Example, Graph, ParseResult, Problem, ProblemKind, StateTable
+
+if TYPE_CHECKING:
+    from cocogen.metrics.base import MetricOptions, TaskMetric
 
 __all__ = [
     "MISSING",
@@ -748,7 +751,7 @@ class ProParaText:
 # --------------------------------------------------------------------------- task
 
 
-class ProParaTask:
+class ProParaTask(TaskBase):
     """ProPara: track each participant's location through a procedure (plug-in ``"propara"``)."""
 
     name: ClassVar[str] = "propara"
@@ -758,10 +761,43 @@ class ProParaTask:
         "the first step and after every step ('-' = does not exist, '?' = unknown location)."
     )
     input_fields: ClassVar[tuple[InputField, ...]] = (
-        InputField("sentences", "list[str]", f"The procedure, one sentence per step (1-{MAX_SENTENCES})."),
-        InputField("participants", "list[str]", f"The entities to track (1-{MAX_PARTICIPANTS}, distinct)."),
+        InputField(
+            "sentences",
+            "list[str]",
+            f"The procedure, one sentence per step (1-{MAX_SENTENCES}).",
+            item="sentence",
+            low=1,
+            high=MAX_SENTENCES,
+            max_chars=MAX_INPUT_CHARS,
+            collapse_spaces=True,
+        ),
+        InputField(
+            "participants",
+            "list[str]",
+            f"The entities to track (1-{MAX_PARTICIPANTS}, distinct).",
+            item="participant",
+            low=1,
+            high=MAX_PARTICIPANTS,
+            max_chars=MAX_INPUT_CHARS,
+            collapse_spaces=True,
+        ),
     )
     splits: ClassVar[tuple[str, ...]] = ("train", "dev", "test", "cocogen-test")
+    graph_type: ClassVar[type] = StateTable
+    sample_input: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {
+            "sentences": (
+                "Water evaporates from the ocean.",
+                "The water vapor rises and cools.",
+                "The vapor condenses into clouds.",
+                "Rain falls from the clouds onto the land.",
+            ),
+            "participants": ("water", "water vapor", "clouds", "rain"),
+        }
+    )
+    recorded_outputs: ClassVar[str | None] = (
+        "cocogen/outputs/propara/code-davinci-002.test_output.no_init.p1.func.t600.jsonl"
+    )
 
     def __init__(self) -> None:
         self._formats: Mapping[str, Format] = MappingProxyType({"code": ProParaCode(), "text": ProParaText()})
@@ -781,8 +817,8 @@ class ProParaTask:
         >>> TASK.from_input({"sentences": ["Ice melts.", "Water  flows."], "participants": ["ice", "water"]})
         StateTable(sentences=('Ice melts.', 'Water flows.'), participants=('ice', 'water'), states=())
         """
-        sentences = self._items(fields, "sentences", "sentence", MAX_SENTENCES)
-        participants = self._items(fields, "participants", "participant", MAX_PARTICIPANTS)
+        v = validate_input(fields, self.input_fields, self.name)
+        sentences, participants = v["sentences"], v["participants"]
         seen: dict[str, str] = {}
         for p in participants:
             key = p.casefold()
@@ -795,23 +831,6 @@ class ProParaTask:
                 f"The procedure and participants are {size} characters long; the limit is {MAX_INPUT_CHARS}."
             )
         return StateTable(tuple(sentences), tuple(participants))
-
-    @staticmethod
-    def _items(fields: Mapping[str, Any], key: str, what: str, limit: int) -> list[str]:
-        value = fields.get(key)
-        if isinstance(value, str):
-            value = value.splitlines()  # a text area: one item per line
-        if value is None or (isinstance(value, Sequence) and not value):
-            raise InputError(f"No {key} were given; ProPara needs at least one {what}.")
-        if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-            raise InputError(f"'{key}' must be a list of strings.")
-        items = [" ".join(v.split()) for v in value]
-        for i, v in enumerate(items, 1):
-            if not v:
-                raise InputError(f"The {what} number {i} is empty; remove it or write it out.")
-        if len(items) > limit:
-            raise InputError(f"There are {len(items)} {key}; at most {limit} are allowed.")
-        return items
 
     def to_input(self, graph: Graph) -> dict[str, Any]:
         t = _as_table(graph)
@@ -870,41 +889,64 @@ class ProParaTask:
 
     def fewshot(self) -> list[Example]:
         """Our own examples, ``assets/fewshot/propara.jsonl`` (``{"id", "graph"}`` per line)."""
-        path = settings.assets_dir() / "fewshot" / "propara.jsonl"
-        out = []
-        for ln, d in _read_jsonl(path):
-            g = d.get("graph") if isinstance(d, dict) else None
-            if not isinstance(g, dict) or "id" not in d:
-                raise DataError("expected an object with 'id' and 'graph'", path=str(path), line=ln)
-            t = _table(g.get("sentences"), g.get("participants"), g.get("states"), path, ln)
-            if not t.states:
-                raise DataError("a few-shot example needs its states", path=str(path), line=ln)
-            out.append(Example(str(d["id"]), t, {"source": "assets"}))
-        _check_unique(out, path)
-        return out
+        return read_fewshot(self, _fewshot_table)
+
+    # ------------------------------------------------------------- evaluation
+    def metric(self, options: MetricOptions | None = None) -> TaskMetric:
+        from cocogen.metrics.propara import ProParaMetric
+
+        return ProParaMetric(self.name, options)
+
+    def recognizes(self, record: Mapping[str, Any]) -> bool:
+        return {"steps", "questions"} <= record.keys()
+
+    def read_recorded(self, record: Mapping[str, Any], *, path: Path, line: int, index: int) -> Reference:
+        """CoCoGen's release rows: ``id``, ``steps`` (``Init`` first) and one question per participant."""
+        try:
+            steps, questions = record["steps"], record["questions"]
+            participants = [str(q["question"])[len(_QUESTION_PREFIX) :] for q in questions]
+            states = [tuple(str(a) for a in q["answers"]) for q in questions]
+            pid = str(record["id"])
+        except (KeyError, TypeError) as e:
+            raise DataError(f"not a ProPara record ({e})", path=str(path), line=line) from None
+        if not steps or steps[0] != "Init":
+            raise DataError("'steps' must start with 'Init'", path=str(path), line=line)
+        sentences = tuple(str(s) for s in steps[1:])
+        query = StateTable(sentences, tuple(participants))
+        return Reference(pid, query, StateTable(sentences, tuple(participants), tuple(states)))
+
+    def read_references(self, path: Path) -> dict[str, Any] | None:
+        """The official leaderboard's ``answers.tsv`` (action rows), as answer grids by paragraph id."""
+        if path.suffix != ".tsv":
+            return None
+        from cocogen.metrics.propara import read_action_file
+
+        return {str(pid): grid for pid, grid in read_action_file(path).items()}
+
+    # ------------------------------------------------------------- display and decoding
+    def diff(self, prediction: Graph | None, reference: Graph) -> Any:
+        from cocogen.diff import diff_tables
+
+        return diff_tables(prediction, _as_table(reference))
+
+    def plan_constrained(self, decoder: Any, fmt: Format, query: Graph, limits: Any) -> Graph:
+        from cocogen.constrained import plan_state_table
+
+        return plan_state_table(decoder, fmt, _as_table(query), limits)
+
+
+def _fewshot_table(g: Any, path: Path, ln: int) -> StateTable:
+    if not isinstance(g, dict):
+        raise DataError("expected an object with 'id' and 'graph'", path=str(path), line=ln)
+    t = _table(g.get("sentences"), g.get("participants"), g.get("states"), path, ln)
+    if not t.states:
+        raise DataError("a few-shot example needs its states", path=str(path), line=ln)
+    return t
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
     """``(line number, object)`` of each non-blank line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(
-            "file not found", path=str(path), hint="Run `cocogen data download` or set COCOGEN_DATA_DIR."
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read the file ({e})", path=str(path)) from None
-    rows = []
-    for ln, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((ln, json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise DataError(f"not valid JSON ({e.msg})", path=str(path), line=ln) from None
-    if not rows:
-        raise DataError("the file has no rows", path=str(path))
-    return rows
+    return read_jsonl(path).rows
 
 
 def _table(sentences: Any, participants: Any, states: Any, path: Path, ln: int) -> StateTable:
@@ -940,4 +982,3 @@ def _check_unique(examples: list[Example], path: Path) -> None:
 
 
 TASK = ProParaTask()
-register(TASK)

@@ -80,15 +80,27 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import networkx as nx
 
 from cocogen import settings
-from cocogen.errors import ConfigError, DataError, InputError
+from cocogen.errors import ConfigError, DataError
+from cocogen.jsonl import read_jsonl
 from cocogen.parsing import Tok, clean_output, scan_resync, string_value
-from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, register
+from cocogen.tasks.base import (
+    CODE_SEPARATOR,
+    Format,
+    InputField,
+    Reference,
+    TaskBase,
+    read_fewshot,
+    validate_input,
+)
 from cocogen.types import Example, Graph, ParseResult, Problem, ProblemKind, Script
+
+if TYPE_CHECKING:
+    from cocogen.metrics.base import MetricOptions, TaskMetric
 
 __all__ = [
     "MIN_STEPS",
@@ -1220,56 +1232,6 @@ class TextFormat:
         return segs
 
 
-# --------------------------------------------------------------------------- input validation
-
-
-def _text_field(fields: Mapping[str, Any], key: str, what: str) -> str:
-    v = fields.get(key)
-    if v is None:
-        raise InputError(f"The {what} is missing.", hint=f"Give it as {key!r}.")
-    if not isinstance(v, str):
-        raise InputError(f"The {what} must be text, not {type(v).__name__}.")
-    v = v.strip()
-    if not v:
-        raise InputError(f"The {what} is empty.")
-    if len(v) > MAX_TEXT_CHARS:
-        raise InputError(f"The {what} is {len(v)} characters long; the limit is {MAX_TEXT_CHARS}.")
-    if "\n" in v or "\r" in v:
-        raise InputError(f"The {what} must be a single line.")
-    return v
-
-
-def _count_field(fields: Mapping[str, Any], key: str) -> int:
-    v = fields.get(key)
-    if v is None:
-        raise InputError(
-            "The number of steps is missing.", hint=f"Give it as {key!r}, from {MIN_STEPS} to {MAX_STEPS}."
-        )
-    if isinstance(v, str) and v.strip().isdigit():
-        v = int(v.strip())
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise InputError(f"The number of steps must be a whole number, not {v!r}.")
-    if not MIN_STEPS <= v <= MAX_STEPS:
-        raise InputError(f"The number of steps must be from {MIN_STEPS} to {MAX_STEPS}, not {v}.")
-    return v
-
-
-def _steps_field(fields: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    v = fields.get(key)
-    if v is None:
-        raise InputError("The steps are missing.", hint=f"Give them as {key!r}: a list of texts, one per step.")
-    if isinstance(v, str):  # one step per line, as typed in a text box
-        v = [ln for ln in v.splitlines() if ln.strip()]
-    if not isinstance(v, (list, tuple)):
-        raise InputError(f"The steps must be a list of texts, not {type(v).__name__}.")
-    if not MIN_STEPS <= len(v) <= MAX_STEPS:
-        raise InputError(f"Give from {MIN_STEPS} to {MAX_STEPS} steps, not {len(v)}.")
-    out = []
-    for i, s in enumerate(v, 1):
-        out.append(_text_field({"s": s}, "s", f"step {i}"))
-    return tuple(out)
-
-
 # --------------------------------------------------------------------------- data files
 
 
@@ -1333,41 +1295,18 @@ def _reference_graph(row: Any, path: Path, line: int) -> Script:
     return Script(title, len(steps), tuple(steps), tuple(edges))
 
 
-def _read_jsonl(path: Path, row: Callable[[Any, Path, int], Example]) -> list[Example]:
-    if not path.is_file():
-        raise DataError(
-            "the file does not exist",
-            path=str(path),
-            hint="Run `cocogen data download`, or point COCOGEN_DATA_DIR at a folder holding the data.",
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"the file is not UTF-8 text ({e.reason})", path=str(path)) from None
-    out: list[Example] = []
-    for ln, raw in enumerate(text.split("\n"), 1):
-        if not raw.strip():
-            continue
-        try:
-            d = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise DataError(f"not valid JSON ({e.msg} at column {e.colno})", path=str(path), line=ln) from None
-        out.append(row(d, path, ln))
-    if not out:
-        raise DataError("the file holds no records", path=str(path))
-    return out
-
-
 # --------------------------------------------------------------------------- the tasks
 
 
-class _ProscriptTask:
+class _ProscriptTask(TaskBase):
     mode: ClassVar[Mode]
     name: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str]
     input_fields: ClassVar[tuple[InputField, ...]]
+    sample_input: ClassVar[Mapping[str, Any]]
     splits: ClassVar[tuple[str, ...]] = ("dev",)
+    graph_type: ClassVar[type] = Script
 
     def __init__(self) -> None:
         self._formats: dict[str, Format] = {
@@ -1379,17 +1318,6 @@ class _ProscriptTask:
     @property
     def formats(self) -> Mapping[str, Format]:
         return MappingProxyType(self._formats)
-
-    def _check_fields(self, fields: Mapping[str, Any]) -> None:
-        if not isinstance(fields, Mapping):
-            raise InputError(f"The input must be an object with {', '.join(f.name for f in self.input_fields)}.")
-        allowed = {f.name for f in self.input_fields}
-        extra = sorted(str(k) for k in fields if k not in allowed)
-        if extra:
-            raise InputError(
-                f"Unknown input field {', '.join(map(repr, extra))} for {self.name}; "
-                f"expected {', '.join(sorted(allowed))}."
-            )
 
     def load(self, split: str, data_dir: Path | None = None) -> list[Example]:
         """Rows of the CoCoGen proScript ``split`` file, with ids ``<split>-0000``, ``<split>-0001``, ...
@@ -1403,26 +1331,58 @@ class _ProscriptTask:
                 f"Task {self.name!r} has no split {split!r}.", hint=f"Choose one of: {', '.join(self.splits)}."
             )
         path = (data_dir or settings.data_dir()) / "cocogen" / "data" / _DATA_SUBDIR[self.mode] / f"{split}.jsonl"
-        count = 0
-
-        def row(d: Any, p: Path, ln: int) -> Example:
-            nonlocal count
-            ex = Example(f"{split}-{count:04d}", _reference_graph(d, p, ln), {"line": ln})
-            count += 1
-            return ex
-
-        return _read_jsonl(path, row)
+        return [
+            Example(f"{split}-{count:04d}", _reference_graph(d, path, ln), {"line": ln})
+            for count, (ln, d) in enumerate(read_jsonl(path))
+        ]
 
     def fewshot(self) -> list[Example]:
         """Our own examples, ``assets/fewshot/<task name>.jsonl``: one ``{"id", "graph"}`` object per line."""
-        path = settings.assets_dir() / "fewshot" / f"{self.name}.jsonl"
+        return read_fewshot(self, _check_script)
 
-        def row(d: Any, p: Path, ln: int) -> Example:
-            if not isinstance(d, dict) or not isinstance(d.get("id"), str) or not d["id"]:
-                raise DataError("each line needs a non-empty string 'id' and a 'graph'", path=str(p), line=ln)
-            return Example(d["id"], _check_script(d.get("graph"), p, ln))
+    def metric(self, options: MetricOptions | None = None) -> TaskMetric:
+        from cocogen.metrics.proscript import EdgePredictionMetric, ScriptGenerationMetric
 
-        return _read_jsonl(path, row)
+        cls = ScriptGenerationMetric if self.mode == "script" else EdgePredictionMetric
+        return cls(self.name, options)
+
+    def recognizes(self, record: Mapping[str, Any]) -> bool:
+        """CoCoGen's proScript records: the edge-prediction prompt already holds the step functions."""
+        if "flatten_input_for_edge_prediction" not in record or "reference_code" not in record:
+            return False
+        return ("def step" in str(record.get("input_prompt_code", ""))) == (self.mode == "edge")
+
+    def read_recorded(self, record: Mapping[str, Any], *, path: Path, line: int, index: int) -> Reference:
+        """The reference is the released ``reference_code``, read by our code-format parser."""
+        code = record.get("reference_code")
+        if not isinstance(code, str):
+            raise DataError("the record has no 'reference_code' to take the reference from", path=str(path), line=line)
+        parsed = self._formats["code"].parse(code)
+        if parsed.graph is None:
+            raise DataError("the reference code could not be parsed", path=str(path), line=line)
+        # CoCoGen's proScript records carry no id; its only released split is dev, whose rows our
+        # loader names dev-0000, dev-0001, ... in file order.
+        rid = str(record["id"]) if "id" in record else f"dev-{index:04d}"
+        return Reference(rid, self.query_of(parsed.graph), parsed.graph)
+
+    def view(self, graph: Graph) -> Any:
+        from cocogen.diff import script_view
+
+        return script_view(_as_script(graph, "the graph"))
+
+    def diff(self, prediction: Graph | None, reference: Graph) -> Any:
+        from cocogen.diff import diff_scripts
+
+        return diff_scripts(prediction, _as_script(reference, "the reference"))
+
+    def plan_constrained(self, decoder: Any, fmt: Format, query: Graph, limits: Any) -> Graph:
+        from cocogen.constrained import plan_script
+
+        return plan_script(decoder, fmt, _as_script(query, "the query"), limits)
+
+
+def _goal_field(help: str) -> InputField:
+    return InputField("goal", "str", help, max_chars=MAX_TEXT_CHARS, one_line=True)
 
 
 class ScriptGenerationTask(_ProscriptTask):
@@ -1444,13 +1404,21 @@ class ScriptGenerationTask(_ProscriptTask):
         "Given a goal and a number of steps, write the steps and a partial order over them (a DAG)."
     )
     input_fields: ClassVar[tuple[InputField, ...]] = (
-        InputField("goal", "str", "What to do, e.g. 'make a cup of tea'."),
-        InputField("num_steps", "int", f"How many steps the script should have ({MIN_STEPS} to {MAX_STEPS})."),
+        _goal_field("What to do, e.g. 'make a cup of tea'."),
+        InputField(
+            "num_steps",
+            "int",
+            f"How many steps the script should have ({MIN_STEPS} to {MAX_STEPS}).",
+            label="number of steps",
+            low=MIN_STEPS,
+            high=MAX_STEPS,
+        ),
     )
+    sample_input: ClassVar[Mapping[str, Any]] = MappingProxyType({"goal": "plant a tree in the garden", "num_steps": 7})
 
     def from_input(self, fields: Mapping[str, Any]) -> Script:
-        self._check_fields(fields)
-        return Script(_text_field(fields, "goal", "goal"), _count_field(fields, "num_steps"))
+        v = validate_input(fields, self.input_fields, self.name)
+        return Script(v["goal"], v["num_steps"])
 
     def to_input(self, graph: Graph) -> dict[str, Any]:
         s = _as_script(graph, "the graph")
@@ -1476,15 +1444,36 @@ class EdgePredictionTask(_ProscriptTask):
     title: ClassVar[str] = "proScript edge prediction"
     description: ClassVar[str] = "Given a goal and its steps in shuffled order, predict the partial order (edges)."
     input_fields: ClassVar[tuple[InputField, ...]] = (
-        InputField("goal", "str", "What the steps achieve, e.g. 'make a cup of tea'."),
-        InputField("steps", "list[str]", f"The steps, in any order ({MIN_STEPS} to {MAX_STEPS}; one per line)."),
+        _goal_field("What the steps achieve, e.g. 'make a cup of tea'."),
+        InputField(
+            "steps",
+            "list[str]",
+            f"The steps, in any order ({MIN_STEPS} to {MAX_STEPS}; one per line).",
+            item="step",
+            low=MIN_STEPS,
+            high=MAX_STEPS,
+            max_chars=MAX_TEXT_CHARS,
+            one_line=True,
+        ),
+    )
+    sample_input: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {
+            "goal": "make a cup of tea",
+            "steps": (
+                "pour hot water into the cup",
+                "decided to make a cup of tea",
+                "boil water in a kettle",
+                "put a tea bag in a cup",
+                "wait for the tea to steep",
+                "remove the tea bag",
+                "make a cup of tea",
+            ),
+        }
     )
 
     def from_input(self, fields: Mapping[str, Any]) -> Script:
-        self._check_fields(fields)
-        goal = _text_field(fields, "goal", "goal")
-        steps = _steps_field(fields, "steps")
-        return Script(goal, len(steps), steps)
+        v = validate_input(fields, self.input_fields, self.name)
+        return Script(v["goal"], len(v["steps"]), v["steps"])
 
     def to_input(self, graph: Graph) -> dict[str, Any]:
         s = _as_script(graph, "the graph")
@@ -1495,5 +1484,5 @@ class EdgePredictionTask(_ProscriptTask):
         return Script(s.goal, len(s.steps), s.steps)
 
 
-SCRIPT_TASK = register(ScriptGenerationTask())
-EDGE_TASK = register(EdgePredictionTask())
+SCRIPT_TASK = ScriptGenerationTask()
+EDGE_TASK = EdgePredictionTask()

@@ -219,7 +219,7 @@ def test_scores_of_an_unparsable_answer_are_the_worst(server: FakeOpenAIServer, 
 class _Slow:
     """A backend answering the reference after a pause (for cancelling)."""
 
-    name, mode, supports_grammar, model = "slow", "completion", False, "slow"
+    name, mode, model = "slow", "completion", "slow"
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -227,7 +227,7 @@ class _Slow:
     def signature(self) -> str:
         return "slow"
 
-    def complete(self, prompt: str, **_: Any) -> list[Generation]:
+    def complete(self, prompt: str, params: Any = None, context: Any = None) -> list[Generation]:
         time.sleep(self.seconds)
         return [Generation('        self.graph = "(a; causes; b)"\n', "stop", 1, 5, self.seconds)]
 

@@ -73,7 +73,7 @@ def test_missing_optional_dependency_is_a_config_error(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "llama_cpp.llama_cpp", None)
     # The local backend loads its model (and llama_cpp) on first use; either step may report it.
     with pytest.raises(ConfigError) as e:
-        make_backend("local", model=str(tmp_path / "absent.gguf")).complete("x = ", max_tokens=1)
+        make_backend("local", model=str(tmp_path / "absent.gguf")).complete("x = ", GenerationParams(max_tokens=1))
     assert "llama" in (str(e.value) + e.value.hint).lower()
 
 
@@ -100,7 +100,7 @@ def test_a_factory_can_be_registered() -> None:
 def test_openai_backend_satisfies_the_protocol(api_env: FakeOpenAIServer) -> None:
     b = make_backend("openai", model="m")
     assert isinstance(b, Backend)
-    assert b.mode == "completion" and not b.supports_grammar
+    assert b.mode == "completion"
     assert FAKE_KEY not in b.signature() and FAKE_KEY not in repr(b)
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cocogen.backends import RequestContext, make_backend
+from cocogen.backends import GenerationParams, RequestContext, make_backend
 from cocogen.backends.llamacpp import LlamaCppBackend, load_model
 from cocogen.constrained import Limits
 from cocogen.errors import ConfigError
-from cocogen.prompts import Prompt, build_prompt
+from cocogen.prompts import Prompt, PromptSpec, build_prompt
 from cocogen.tasks import get_task
 from cocogen.types import BENIGN, Example, Generation
 
@@ -54,9 +54,9 @@ def _rows(task_name: str, n: int) -> list[Example]:
 def _ask(backend: LlamaCppBackend, task_name: str, ex: Example, **kw: object) -> tuple[Prompt, Generation]:
     task = get_task(task_name)
     query = task.query_of(ex.graph)
-    prompt = build_prompt(task, None, query, k=K)
+    prompt = build_prompt(task, None, query, PromptSpec(k=K))
     ctx = RequestContext(task=task_name, format=prompt.format, query=query, prompt=prompt)
-    gens = backend.complete(prompt.text, stop=prompt.stop, context=ctx, **kw)  # type: ignore[arg-type]
+    gens = backend.complete(prompt.text, GenerationParams(stop=prompt.stop, **kw), ctx)  # type: ignore[arg-type]
     return prompt, gens[0]
 
 
@@ -86,7 +86,7 @@ def test_missing_model_file_is_a_config_error(tmp_path: Path, monkeypatch: pytes
 
 def test_free_completion_honours_stop_and_max_tokens(free_backend: LlamaCppBackend) -> None:
     prompt = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n"
-    g = free_backend.complete(prompt, stop=["\n\n"], max_tokens=12)[0]
+    g = free_backend.complete(prompt, GenerationParams(stop=("\n\n",), max_tokens=12))[0]
     assert g.completion_tokens is not None and 1 <= g.completion_tokens <= 12
     assert "\n\n" not in g.text
     assert g.finish_reason in ("stop", "length")
@@ -141,9 +141,9 @@ def test_every_format_of_a_task_decodes_with_constraints(data_dir: Path) -> None
     ex = _rows("explagraphs", 1)[0]
     query = task.query_of(ex.graph)
     for name, fmt in task.formats.items():
-        prompt = build_prompt(task, fmt, query, k=K)
+        prompt = build_prompt(task, fmt, query, PromptSpec(k=K))
         ctx = RequestContext(task=task.name, format=name, query=query, prompt=prompt)
-        g = backend.complete(prompt.text, context=ctx, max_tokens=120)[0]
+        g = backend.complete(prompt.text, GenerationParams(max_tokens=120), ctx)[0]
         assert g.raw is not None and g.raw["constrained"] is True, name
         result = fmt.parse(g.text, query)
         assert result.graph is not None and _bad(result.problems) == [], (name, result.problems, g.text)
@@ -155,14 +155,14 @@ def test_every_format_of_a_task_decodes_with_constraints(data_dir: Path) -> None
 def test_the_few_shot_prefix_is_evaluated_once(backend: LlamaCppBackend, data_dir: Path) -> None:
     a, b = _rows("proscript-script", 2)
     task = get_task("proscript-script")
-    pa = build_prompt(task, None, task.query_of(a.graph), k=3)
-    pb = build_prompt(task, None, task.query_of(b.graph), k=3)
+    pa = build_prompt(task, None, task.query_of(a.graph), PromptSpec(k=3))
+    pb = build_prompt(task, None, task.query_of(b.graph), PromptSpec(k=3))
     assert pa.prefix == pb.prefix
     backend.warm_up(pa.prefix, background=True).join()  # type: ignore[union-attr]
     n_prefix = backend.local.count_tokens(pa.prefix)
     for p, ex in ((pa, a), (pb, b)):
         query = task.query_of(ex.graph)
-        g = backend.complete(p.text, context=RequestContext(task=task.name, format="code", query=query, prompt=p))[0]
+        g = backend.complete(p.text, None, RequestContext(task=task.name, format="code", query=query, prompt=p))[0]
         assert g.raw is not None
         # Everything of the prefix came from the KV cache; only the query was evaluated.
         assert g.raw["reused_tokens"] >= n_prefix - 1
@@ -180,9 +180,9 @@ def test_seeded_sampling_is_reproducible_and_n_gives_n(backend: LlamaCppBackend,
     assert g1.text == g2.text
     task = get_task("explagraphs")
     query = task.query_of(ex.graph)
-    prompt = build_prompt(task, None, query, k=K)
+    prompt = build_prompt(task, None, query, PromptSpec(k=K))
     ctx = RequestContext(task=task.name, format="code", query=query, prompt=prompt)
-    gens = backend.complete(prompt.text, context=ctx, n=3, seed=100, **kw)  # type: ignore[arg-type]
+    gens = backend.complete(prompt.text, GenerationParams(n=3, seed=100, **kw), ctx)  # type: ignore[arg-type]
     assert len(gens) == 3
     assert len({g.text for g in gens}) > 1  # three seeds, at temperature 0.9: not all the same
     for g in gens:
@@ -210,9 +210,9 @@ def test_two_threads_at_once_get_their_own_answers(
         be, task_name, ex = jobs[i]
         task = get_task(task_name)
         q = task.query_of(ex.graph)
-        prompt = build_prompt(task, None, q, k=K)
+        prompt = build_prompt(task, None, q, PromptSpec(k=K))
         ctx = RequestContext(task=task_name, format=prompt.format, query=q, prompt=prompt)
-        return be.complete(prompt.text, stop=prompt.stop, max_tokens=120, context=ctx)[0].text
+        return be.complete(prompt.text, GenerationParams(stop=prompt.stop, max_tokens=120), ctx)[0].text
 
     def reset() -> None:
         backend.warm_up("", background=False)  # the KV cache holds only the start token
@@ -254,7 +254,7 @@ def test_generate_constrained_api(backend: LlamaCppBackend, data_dir: Path) -> N
 
     task = get_task("proscript-script")
     query = task.from_input({"goal": "plant a tree", "num_steps": 5})
-    prompt = build_prompt(task, "text", query, k=K)
+    prompt = build_prompt(task, "text", query, PromptSpec(k=K))
     g = backend.generate_constrained(task, "text", prompt, query, GenerationParams(max_tokens=80, seed=3))
     result = task.formats["text"].parse(g.text, query)
     assert result.graph is not None and _bad(result.problems) == []
@@ -270,7 +270,7 @@ def test_generate_constrained_api(backend: LlamaCppBackend, data_dir: Path) -> N
     eg = get_task("explagraphs")
     q2 = eg.from_input({"belief": "Zoos are good.", "argument": "Zoos save species.", "stance": "support"})
     with pytest.raises(ConfigError, match="not available"):
-        backend.generate_constrained(eg, Shouting(), build_prompt(eg, "text", q2, k=K), q2)
+        backend.generate_constrained(eg, Shouting(), build_prompt(eg, "text", q2, PromptSpec(k=K)), q2)
 
 
 @pytest.mark.parametrize("flags", [[], ["--no-constraints"]])

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cocogen.backends import make_backend
+from cocogen.backends import GenerationParams, make_backend
 from cocogen.backends.openai_compat import OpenAIBackend, extract_code, public_url, strip_repeated_prefix
 from cocogen.errors import BackendError, ConfigError
 from tests.fakes.fixtures import FAKE_KEY
@@ -23,7 +23,7 @@ def backend(**kw: object) -> OpenAIBackend:
 
 
 def test_completion_request_and_answer(api_env: FakeOpenAIServer) -> None:
-    gens = backend().complete(PROMPT, stop=["# END"], max_tokens=33, temperature=0.2, top_p=0.9, seed=7)
+    gens = backend().complete(PROMPT, GenerationParams(stop=("# END",), max_tokens=33, temperature=0.2, top_p=0.9, seed=7))
     assert [g.text for g in gens] == [default_responder(PROMPT)]
     g = gens[0]
     assert g.finish_reason == "stop" and g.prompt_tokens and g.completion_tokens and g.seconds and not g.cached
@@ -45,12 +45,12 @@ def test_completion_request_and_answer(api_env: FakeOpenAIServer) -> None:
 
 
 def test_n_samples(api_env: FakeOpenAIServer) -> None:
-    gens = backend().complete(PROMPT, n=3)
+    gens = backend().complete(PROMPT, GenerationParams(n=3))
     assert len(gens) == 3 and len({g.text for g in gens}) == 1
 
 
 def test_at_most_four_stop_sequences_are_sent(api_env: FakeOpenAIServer) -> None:
-    backend().complete(PROMPT, stop=["a", "b", "c", "d", "e"])
+    backend().complete(PROMPT, GenerationParams(stop=("a", "b", "c", "d", "e")))
     assert api_env.completion_requests()[0].body["stop"] == ["a", "b", "c", "d"]
 
 
@@ -159,7 +159,7 @@ def test_no_key_in_logs(api_env: FakeOpenAIServer, caplog: pytest.LogCaptureFixt
 
 def test_chat_mode_sends_instructions_and_extracts_the_fence(api_env: FakeOpenAIServer) -> None:
     b = backend(mode="chat")
-    gens = b.complete(PROMPT, stop=["# END"])
+    gens = b.complete(PROMPT, GenerationParams(stop=("# END",)))
     assert gens[0].text == default_responder(PROMPT)
     assert gens[0].raw is not None and gens[0].raw["endpoint"] == "chat" and "```" in gens[0].raw["reply"]
     (req,) = api_env.completion_requests()
@@ -171,7 +171,7 @@ def test_chat_mode_sends_instructions_and_extracts_the_fence(api_env: FakeOpenAI
 
 def test_chat_answer_repeating_the_query_is_trimmed(api_env: FakeOpenAIServer) -> None:
     api_env.responder = lambda prompt: 'class B:\n    x = "b"\n    y = "c"\n'
-    gens = backend(mode="chat").complete(PROMPT, stop=["# END"])
+    gens = backend(mode="chat").complete(PROMPT, GenerationParams(stop=("# END",)))
     assert gens[0].text == '    y = "c"\n'
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cocogen.backends import RequestContext, make_backend
+from cocogen.backends import GenerationParams, RequestContext, make_backend
 from cocogen.backends.replay import ReplayBackend, fingerprint
 from cocogen.errors import BackendError, ConfigError, DataError
 from cocogen.pipeline import generate
@@ -41,11 +41,11 @@ def test_matching_by_input_fields_and_by_query_text(data_dir: Path) -> None:
     replay = ReplayBackend(task="explagraphs")
     ex = task.load("cocogen-dev")[5]
     query = task.query_of(ex.graph)
-    by_id = replay.complete("", context=RequestContext(example_id=ex.id))
-    by_fields = replay.complete("", context=RequestContext(query=query))
+    by_id = replay.complete("", None, RequestContext(example_id=ex.id))
+    by_fields = replay.complete("", None, RequestContext(query=query))
     fmt = task.formats["code"]
     prompt_text = "...few-shot...\n# END\n\n" + fmt.render_query(query)
-    by_prompt = replay.complete(prompt_text, stop=["# END"])
+    by_prompt = replay.complete(prompt_text, GenerationParams(stop=("# END",)))
     assert by_id[0].text == by_fields[0].text == by_prompt[0].text
     assert by_id[0].text.lstrip().startswith("self.graph")
 
@@ -53,7 +53,7 @@ def test_matching_by_input_fields_and_by_query_text(data_dir: Path) -> None:
 def test_a_miss_is_a_clear_backend_error(data_dir: Path) -> None:
     replay = ReplayBackend(task="propara")
     with pytest.raises(BackendError, match="No recorded completion for example 'nope'") as e:
-        replay.complete("def main():\n", context=RequestContext(example_id="nope"))
+        replay.complete("def main():\n", None, RequestContext(example_id="nope"))
     assert not e.value.retryable and "recorded" in e.value.hint
 
 
@@ -75,10 +75,10 @@ def test_reads_our_run_records(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"id": "d", "comp')  # a cut-off last line
     replay = ReplayBackend(path)
     assert replay.model == "my-model" and replay.ids() == ["a", "c"]
-    assert replay.complete("", context=RequestContext(example_id="a"))[0].text == "1"
-    assert [g.text for g in replay.complete("x\nQ3\n", n=2)] == ["3", "4"]
+    assert replay.complete("", None, RequestContext(example_id="a"))[0].text == "1"
+    assert [g.text for g in replay.complete("x\nQ3\n", GenerationParams(n=2))] == ["3", "4"]
     with pytest.raises(BackendError):
-        replay.complete("", context=RequestContext(example_id="b"))
+        replay.complete("", None, RequestContext(example_id="b"))
     assert replay.signature().startswith("replay|file=run.jsonl|sha256=")
 
 

@@ -53,12 +53,12 @@ def _hostile_run(path: Path) -> None:
     completion = f'        self.graph = "({HOSTILE}; causes; <script>alert(2)</script>)(war; causes; {HOSTILE})"\n'
 
     class Hostile:  # any object with these members is a backend
-        name, mode, supports_grammar, model = "hostile", "completion", False, "hostile"
+        name, mode, model = "hostile", "completion", "hostile"
 
         def signature(self) -> str:
             return "hostile"
 
-        def complete(self, prompt: str, **_: Any) -> list[Generation]:
+        def complete(self, prompt: str, params: Any = None, context: Any = None) -> list[Generation]:
             return [Generation(completion, "stop", 1, 20, 0.0)]
 
     rows = get_task("explagraphs").load("cocogen-dev")[:2]

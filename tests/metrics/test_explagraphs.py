@@ -104,7 +104,7 @@ def test_parse_failure_is_worst_everywhere_and_reported() -> None:
     v = row.values
     assert not row.parsed and row.problems == problems
     assert (v["sa"], v["stca"], v["ged"], v["edge_f1"], v["g_bleu_f1"]) == (0.0, 0.0, 1.0, 0.0, 0.0)
-    score = E.aggregate([row], [parts])
+    score = E.aggregate([row], [parts], task="explagraphs")
     assert (score.n, score.n_failed, score.parse_rate) == (1, 1, 0.0)
 
 
@@ -117,12 +117,12 @@ def test_conventions_differ_only_in_the_reference_stance() -> None:
     pred = _g(GOOD, stance="support")
     stances = {"prompt": "support", "gold": "counter"}
     rows, parts = zip(*[E.score_example("1", pred, gold, stances=stances)], strict=True)
-    prompt = E.aggregate(list(rows), list(parts), convention="prompt")
+    prompt = E.aggregate(list(rows), list(parts), convention="prompt", task="explagraphs")
     assert (prompt.values["sa"], prompt.values["stca"], prompt.values["ged"]) == (1.0, 1.0, 0.0)
     other = prompt.extra["other_convention"]
     assert (other["convention"], other["sa"], other["stca"], other["ged"]) == ("gold", 0.0, 0.0, 1.0)
     rows, parts = zip(*[E.score_example("1", pred, gold, stances=stances, convention="gold")], strict=True)
-    gold_score = E.aggregate(list(rows), list(parts), convention="gold")
+    gold_score = E.aggregate(list(rows), list(parts), convention="gold", task="explagraphs")
     assert (gold_score.values["sa"], gold_score.values["stca"]) == (0.0, 0.0)
     assert gold_score.extra["other_convention"]["stca"] == 1.0
 
@@ -132,7 +132,7 @@ def test_unknown_gold_stance_is_not_guessed() -> None:
         *[E.score_example("1", _g(GOOD), _g(GOOD), stances={"prompt": "support", "gold": None}, convention="gold")],
         strict=True,
     )
-    score = E.aggregate(list(rows), list(parts), convention="gold")
+    score = E.aggregate(list(rows), list(parts), convention="gold", task="explagraphs")
     assert score.values["sa"] is None and score.values["stca"] is None
     assert "other_convention" in score.extra  # the prompt convention is still known
 
@@ -159,7 +159,7 @@ def test_graph_matching_partial() -> None:
 
 def test_model_metrics_unavailable_by_default() -> None:
     rows, parts = zip(*[E.score_example("1", _g(GOOD), _g(GOOD), stances={"prompt": "support"})], strict=True)
-    score = E.aggregate(list(rows), list(parts))
+    score = E.aggregate(list(rows), list(parts), task="explagraphs")
     assert score.values["seca"] is None and "not shipped" in score.unavailable["seca"]
     assert set(score.unavailable) == {"seca", "g_bertscore_f1", "ea"}
 
@@ -184,7 +184,7 @@ def test_registered_model_metric_is_used(monkeypatch: pytest.MonkeyPatch) -> Non
         for i, g in enumerate([_g(GOOD), _g(GOOD[:1])])
     ]
     rows, parts = zip(*pairs, strict=True)
-    score = E.aggregate(list(rows), list(parts))
+    score = E.aggregate(list(rows), list(parts), task="explagraphs")
     assert score.values["seca"] == 0.5 and "seca" not in score.unavailable
     assert rows[0].values["seca"] == 1.0
     with pytest.raises(ValueError):

@@ -377,7 +377,7 @@ def test_parse_failure_scores_zero_and_is_kept() -> None:
     assert qs == P.FAILED_SCORES
     assert not row.parsed and row.values["process_f1"] == 0.0 and row.problems
     ok_row, ok = P.score_example("10", gold, gold)
-    score = P.aggregate([row, ok_row], [qs, ok])
+    score = P.aggregate([row, ok_row], [qs, ok], task="propara")
     assert (score.n, score.n_failed, score.parse_rate) == (2, 1, 0.5)
     assert score.values["precision"] == 0.5 and score.values["recall"] == 0.5
 

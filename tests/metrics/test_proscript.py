@@ -72,7 +72,7 @@ def test_cyclic_and_unknown_steps_are_noted() -> None:
 
 def test_aggregate_generation_counts_failures() -> None:
     rows, texts = zip(*[S.score_generation("1", TEA, TEA), S.score_generation("2", None, TEA)], strict=True)
-    score = S.aggregate_generation(list(rows), list(texts))
+    score = S.aggregate_generation(list(rows), list(texts), task="proscript-script")
     assert (score.n, score.n_failed, score.parse_rate) == (2, 1, 0.5)
     assert score.values["rouge_l"] == 0.5 and score.values["isomorphic"] == 0.5
     assert 0 < score.values["bleu"] < 100  # corpus BLEU with one empty hypothesis
@@ -117,7 +117,7 @@ def test_edge_aggregate_macro_micro_and_failure() -> None:
         S.score_edges("3", None, TEA),  # parse failure
     ]
     rows, counts = zip(*pairs, strict=True)
-    score = S.aggregate_edges(list(rows), list(counts))
+    score = S.aggregate_edges(list(rows), list(counts), task="proscript-edge")
     assert score.values["edge_f1"] == pytest.approx(1 / 3)  # macro: (1 + 0 + 0) / 3
     assert score.values["micro_edge_precision"] == pytest.approx(1 / 2)  # 1 tp of 2 predicted
     assert score.values["micro_edge_recall"] == pytest.approx(1 / 11)

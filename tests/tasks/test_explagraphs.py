@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cocogen.errors import ConfigError, DataError, InputError
-from cocogen.prompts import build_prompt
+from cocogen.prompts import PromptSpec, build_prompt
 from cocogen.tasks import explagraphs as eg
 from cocogen.tasks.base import Format, get_format, get_task
 from cocogen.tasks.explagraphs import (
@@ -225,7 +225,7 @@ def test_fewshot_assets_are_not_copied_from_the_dataset(splits: dict[str, list[E
 
 
 def test_prompt_is_the_papers_shape() -> None:
-    p = build_prompt(TASK, "code", QUERY, k=3)
+    p = build_prompt(TASK, "code", QUERY, PromptSpec(k=3))
     assert p.text.endswith(CODE.render_query(QUERY))
     assert p.prefix.count("\n# END\n\n") == 3 and p.prefix.startswith("class ExplaGraph:\n")
     assert p.stop[0] == "# END"
@@ -491,7 +491,7 @@ def test_from_input_and_to_input() -> None:
         ({"belief": "b", "argument": "a"}, "stance is missing"),
         ({"belief": "b", "argument": "a", "stance": "neutral"}, "'support' or 'counter'"),
         ({"belief": "x" * 2001, "argument": "a", "stance": "support"}, "2001 characters long; the limit is 2000"),
-        ({"belief": "b", "argument": "a", "stance": "support", "graph": "(a; b; c)"}, "Unknown input field graph"),
+        ({"belief": "b", "argument": "a", "stance": "support", "graph": "(a; b; c)"}, "Unknown input field 'graph'"),
     ],
 )
 def test_from_input_rejects_bad_input(fields: dict[str, Any], message: str) -> None:

@@ -165,7 +165,7 @@ def test_released_prompts_are_reproduced(data_dir: Path) -> None:
 def test_data_errors_name_file_and_line(tmp_path: Path) -> None:
     grids = tmp_path / "propara" / "emnlp18"
     grids.mkdir(parents=True)
-    with pytest.raises(DataError, match=r"grids\.v1\.dev\.json: file not found"):
+    with pytest.raises(DataError, match=r"grids\.v1\.dev\.json: the file does not exist"):
         TASK.load("dev", tmp_path)
     good = {"para_id": "1", "sentence_texts": ["A.", "B."], "participants": ["x"], "states": [["-", "a", "b"]]}
     cases = {
@@ -185,7 +185,7 @@ def test_data_errors_name_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="occurs twice"):
         TASK.load("dev", tmp_path)
     (grids / "grids.v1.dev.json").write_text("\n")
-    with pytest.raises(DataError, match="no rows"):
+    with pytest.raises(DataError, match="holds no records"):
         TASK.load("dev", tmp_path)
 
 
@@ -240,7 +240,7 @@ def test_fewshot_assets_are_ours_and_complete() -> None:
 def test_fewshot_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "fewshot").mkdir()
     monkeypatch.setenv("COCOGEN_ASSETS_DIR", str(tmp_path))
-    with pytest.raises(DataError, match="propara.jsonl: file not found"):
+    with pytest.raises(DataError, match="propara.jsonl: the file does not exist"):
         TASK.fewshot()
     ok = {"id": "a", "graph": TABLE.to_dict()}
     (tmp_path / "fewshot" / "propara.jsonl").write_text(
@@ -249,7 +249,7 @@ def test_fewshot_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(DataError, match=r"propara\.jsonl:2: a few-shot example needs its states"):
         TASK.fewshot()
     (tmp_path / "fewshot" / "propara.jsonl").write_text(json.dumps(ok) + "\n" + json.dumps({"graph": {}}) + "\n")
-    with pytest.raises(DataError, match=r"propara\.jsonl:2: expected an object"):
+    with pytest.raises(DataError, match=r"propara\.jsonl:2: each line needs a non-empty string .id."):
         TASK.fewshot()
 
 
@@ -270,15 +270,15 @@ def test_from_input_and_back() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"participants": ["x"]}, "No sentences were given"),
-        ({"sentences": [], "participants": ["x"]}, "No sentences were given"),
-        ({"sentences": ["A."], "participants": []}, "No participants were given"),
-        ({"sentences": ["A.", "  "], "participants": ["x"]}, "sentence number 2 is empty"),
-        ({"sentences": ["A."] * 41, "participants": ["x"]}, "41 sentences; at most 40"),
+        ({"participants": ["x"]}, "The sentences are missing"),
+        ({"sentences": [], "participants": ["x"]}, "Give from 1 to 40 sentences, not 0"),
+        ({"sentences": ["A."], "participants": []}, "Give from 1 to 20 participants, not 0"),
+        ({"sentences": ["A.", "  "], "participants": ["x"]}, "The sentence 2 is empty"),
+        ({"sentences": ["A."] * 41, "participants": ["x"]}, "Give from 1 to 40 sentences, not 41"),
         ({"sentences": ["A" * 2001], "participants": ["x"]}, "the limit is 2000"),
         ({"sentences": ["A."], "participants": ["Water", "water "]}, "'water' is listed twice"),
-        ({"sentences": ["A.", 3], "participants": ["x"]}, "'sentences' must be a list of strings"),
-        ({"sentences": ["A."], "participants": [f"p{i}" for i in range(21)]}, "at most 20"),
+        ({"sentences": ["A.", 3], "participants": ["x"]}, "The sentence 2 must be text, not int"),
+        ({"sentences": ["A."], "participants": [f"p{i}" for i in range(21)]}, "Give from 1 to 20 participants, not 21"),
     ],
 )
 def test_from_input_errors(fields: dict[str, Any], message: str) -> None:

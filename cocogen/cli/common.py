@@ -1,0 +1,138 @@
+"""Options and helpers shared by several command groups: JSON in and out, backend and prompt options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cocogen.backends.base import BACKENDS, Backend, GenerationParams, make_backend
+from cocogen.errors import InputError
+from cocogen.prompts import SELECTIONS, PromptSpec
+from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
+from cocogen.tasks.base import REGISTRY, Format, Task, get_format, get_task
+from cocogen.types import Graph
+
+__all__ = [
+    "print_json",
+    "read_json_arg",
+    "read_text_arg",
+    "add_task_option",
+    "add_backend_options",
+    "add_prompt_options",
+    "backend_from_args",
+    "params_from_args",
+    "spec_from_args",
+    "print_problems",
+]
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def _json_default(o: Any) -> Any:
+    return str(o)
+
+
+def read_json_arg(value: str, option: str = "--input") -> Any:
+    """An option that takes inline JSON, ``@file.json``, or ``-`` for standard input."""
+    if value == "-":
+        text = sys.stdin.read()
+    elif value.startswith("@"):
+        text = read_text_arg(value[1:], what="the input file ")
+    else:
+        text = value
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{option} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).") from None
+
+
+def read_text_arg(path: str | None, what: str = "") -> str:
+    """A UTF-8 text file, or standard input for ``None`` or ``-``; ``what`` names it in errors."""
+    if path is None or path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"Cannot read {what}{path}: {e.strerror}.") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text.") from None
+
+
+def add_task_option(p: argparse.ArgumentParser, *, required: bool = True, help: str = "the task") -> None:
+    from cocogen import tasks as _  # noqa: F401  (imports register the built-in tasks)
+
+    # The names come from the registry, so a new task needs no edit here.  No argparse
+    # `choices`: an unknown name gets the library's one-sentence error and exit status 1.
+    p.add_argument("--task", required=required, metavar="TASK", help=f"{help}: {', '.join(REGISTRY)}")
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=list(BACKENDS), default="local", help="model backend")
+    p.add_argument("--model", help="model name (openai), GGUF path (local) or recorded file (replay)")
+    p.add_argument("--base-url", help="OpenAI-compatible server URL (default: $COCOGEN_BASE_URL / $OPENAI_BASE_URL)")
+    p.add_argument("--mode", choices=["auto", "completion", "chat"], default="auto", help="endpoint (openai backend)")
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--n", type=int, default=1, help="samples per input")
+    p.add_argument(
+        "--sampling-seed", type=int, default=None, help="seed of the model's sampling (not of example selection)"
+    )
+    p.add_argument("--no-constraints", action="store_true", help="local backend: free decoding, no token masks")
+    p.add_argument("--no-cache", action="store_true", help="bypass the completion cache")
+
+
+def add_prompt_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", type=int, default=DEFAULT_K, help="number of few-shot examples")
+    p.add_argument("--select", choices=SELECTIONS, default="fixed", help="example selection")
+    p.add_argument("--seed", type=int, default=0, help="seed of the few-shot selection (see --sampling-seed)")
+    p.add_argument("--budget", type=int, default=DEFAULT_TOKEN_BUDGET, help="prompt token budget")
+
+
+def spec_from_args(args: argparse.Namespace) -> PromptSpec:
+    return PromptSpec(k=args.k, selection=args.select, selection_seed=args.seed, token_budget=args.budget)
+
+
+def params_from_args(args: argparse.Namespace) -> GenerationParams:
+    """Generation parameters from the backend options (unset ones keep the defaults)."""
+    given = {
+        "max_tokens": getattr(args, "max_tokens", None),
+        "temperature": getattr(args, "temperature", None),
+        "top_p": getattr(args, "top_p", None),
+        "n": getattr(args, "n", None),
+        "seed": getattr(args, "sampling_seed", None),
+    }
+    return GenerationParams.from_dict({k: v for k, v in given.items() if v is not None})
+
+
+def backend_from_args(args: argparse.Namespace, task: str | None = None) -> Backend:
+    """Build the backend named by ``--backend`` from the options that apply to it."""
+    name = getattr(args, "backend", "local")
+    model = getattr(args, "model", None)
+    if name == "openai":
+        return make_backend("openai", model=model, base_url=getattr(args, "base_url", None), mode=args.mode)
+    if name == "replay":
+        return make_backend("replay", path=model, task=task)
+    options: dict[str, Any] = {"model": model}
+    if getattr(args, "no_constraints", False):
+        options["constraints"] = False
+    return make_backend(name, **options)
+
+
+def query_from_args(args: argparse.Namespace) -> tuple[Task, Format, Graph]:
+    """The task, format and query graph from ``--task``, ``--format`` and ``--input``, checked in that order."""
+    task = get_task(args.task)
+    fmt = get_format(task, args.format)
+    return task, fmt, task.from_input(read_json_arg(args.input))
+
+
+def print_problems(problems: Any) -> None:
+    for p in problems:
+        where = f"line {p.line}: " if p.line else ""
+        print(f"[{p.kind.value}] {where}{p.message}", file=sys.stderr)
