@@ -27,7 +27,9 @@ wrote (proScript steps, ExplaGraphs concepts, ProPara locations):
   llama.cpp's KV cache when selection is fixed).
 
 proScript edge prediction also gets the no-model baseline "chain" (step0 → step1 → …, in
-the order the steps are given), so its F1 can be read against what no reasoning gives.
+the order the steps are given), so its F1 can be read against what no reasoning gives;
+ExplaGraphs and ProPara get "codex", the paper's recorded code-davinci-002 outputs for the
+same rows (replayed, code format), so the tiny model is read against the paper's.
 
 Usage::
 
@@ -158,7 +160,12 @@ def run_cell(task: Any, fmt: Any, mode: str, rows: Sequence[Any], out: Path, arg
     if mode == "chain":
         _chain_run(task, fmt, rows, out)
         return
-    backend = LlamaCppBackend(constraints=(mode == "constrained"))
+    if mode == "codex":  # the paper's recorded code-davinci-002 outputs for the same rows
+        from cocogen.backends import make_backend
+
+        backend = make_backend("replay", task=task.name)
+    else:
+        backend = LlamaCppBackend(constraints=(mode == "constrained"))
     params = GenerationParams(temperature=0.0, max_tokens=args.max_tokens, seed=0)
     run_batch(
         task,
@@ -264,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
             for fmt_name, fmt in task.formats.items():
                 if wanted_formats and fmt_name not in wanted_formats:
                     continue
-                cell_modes = [*modes, "chain"] if task.name == "proscript-edge" and "chain" not in modes else modes
+                cell_modes = list(modes)
+                if task.name == "proscript-edge" and "chain" not in modes:
+                    cell_modes.append("chain")
+                if task.recorded_outputs and fmt_name == "code" and "codex" not in modes:
+                    cell_modes.append("codex")
                 for mode in cell_modes:
                     out = out_dir / f"{task.name}.{fmt_name}.{mode}.jsonl"
                     run_cell(task, fmt, mode, rows, out, args)

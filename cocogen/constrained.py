@@ -101,7 +101,9 @@ class FreeSpec:
     forbidden: frozenset[str] = frozenset()
     final: str = ""
     max_words: int = 0  # 0: no limit
-    words_only: bool = False  # only ASCII letters, digits, spaces and apostrophes
+    # The characters a value is made of (a regex character class), e.g. "A-Za-z0-9 '";
+    # empty: any text without a banned character.
+    charset: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,9 +178,15 @@ def _free(
     max_tokens: int,
     forbidden: Iterable[str] = (),
     final: str = "",
+    charset: str = "",
 ) -> str:
     spec = FreeSpec(
-        stop, _without(banned, stop), max(1, min(max_tokens, dec.budget_left)), frozenset(forbidden), final
+        stop,
+        _without(banned, stop),
+        max(1, min(max_tokens, dec.budget_left)),
+        frozenset(forbidden),
+        final,
+        charset=charset,
     )
     return _clean(dec.choose([Option(text, spec)])[1] or "", spec)
 
@@ -203,6 +211,7 @@ def _clean(value: str, spec: FreeSpec) -> str:
 # 8,042 dev steps have a colon.  A step may end on a full stop, but not go on after one.
 _STEP_BANNED = BASE_BANNED + ";:{}[]<>#|"
 _STEP_FINAL = ".!?"
+_STEP_CHARS = "A-Za-z0-9 ,.'!?&/-"  # a step is a plain English phrase
 
 
 def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
@@ -213,7 +222,9 @@ def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
         g = replace(q, steps=(*steps, HOLE, *filler), edges=((0, 1),) if n > 1 else ())
         pre, stop = split_at_hole(fmt.render(g))
         # A step repeated word for word is a small model looping; ask for another.
-        steps.append(_free(dec, pre, stop, _STEP_BANNED, lim.step_tokens, forbidden=steps, final=_STEP_FINAL))
+        steps.append(
+            _free(dec, pre, stop, _STEP_BANNED, lim.step_tokens, forbidden=steps, final=_STEP_FINAL, charset=_STEP_CHARS)
+        )
     return replace(q, num_steps=n, steps=tuple(steps), edges=())
 
 
@@ -314,8 +325,8 @@ def _script_edges(dec: Decoder, fmt: Format, g: Script, lim: Limits, *, forward:
 
 # --- ExplaGraphs -------------------------------------------------------------------------
 
-# Concepts are words: letters, digits, spaces, hyphens and apostrophes (no lists, no markup).
-_CONCEPT_BANNED = BASE_BANNED + ";()[]{}#|,.!?:/&%$*+=<>@^~_"
+_CONCEPT_BANNED = BASE_BANNED + ";()[]{}#|"
+_CONCEPT_CHARS = "A-Za-z0-9 '"  # concepts are words: no lists, no markup, no symbols
 Triple = tuple[str, str, str]
 
 
@@ -433,7 +444,7 @@ def _explagraph(dec: Decoder, fmt: Format, q: ExplaGraph, lim: Limits) -> ExplaG
                 max(1, min(lim.concept_tokens, dec.budget_left)),
                 frozenset(refused | set(RELATIONS)),
                 max_words=_CONCEPT_WORDS,
-                words_only=True,
+                charset=_CONCEPT_CHARS,
             )
             closed: list[str] = []
             for where in ("belief", "argument"):
@@ -466,6 +477,7 @@ def _stable(render: Callable[[Sequence[Triple]], str], ts: list[Triple], k: int,
 # --- ProPara -----------------------------------------------------------------------------
 
 _LOCATION_BANNED = BASE_BANNED + "#|"
+_LOCATION_CHARS = "A-Za-z0-9 ,.'-"  # a place is a short phrase
 _NOT_LOCATIONS = frozenset({"UNK", "unk", "Unk", "-", "?", "None", "none", "unknown place", "unknown"})
 
 
@@ -506,6 +518,7 @@ def _states(dec: Decoder, fmt: Format, q: StateTable, lim: Limits) -> StateTable
             _without(_LOCATION_BANNED, stop),
             max(1, min(lim.location_tokens, dec.budget_left)),
             _NOT_LOCATIONS,
+            charset=_LOCATION_CHARS,
         )
         idx, value = dec.choose([Option(stable(ABSENT)), Option(stable(UNKNOWN)), Option(pre, spec)])
         grid[cell[0]][cell[1]] = (ABSENT, UNKNOWN)[idx] if idx < 2 else _clean(value or "", spec)

@@ -152,13 +152,15 @@ def select_examples(
     """Pick ``k`` examples from ``pool``: in order, seeded at random, or nearest to the query (BM25).
 
     Examples closest to the query are placed *last*, nearest the query, as is usual for
-    retrieved demonstrations.
+    retrieved demonstrations.  An example whose input is the query's own (a dataset row
+    used as the pool for itself) is never chosen: that would show the model its answer.
     """
     if method not in SELECTIONS:
         raise ConfigError(f"Unknown example selection {method!r}.", hint=f"Choose one of: {', '.join(SELECTIONS)}.")
     if k < 0:
         raise ConfigError("The number of examples k must be 0 or more.")
-    pool = list(pool)
+    own = task.query_of(query)
+    pool = [ex for ex in pool if task.query_of(ex.graph) != own]
     k = min(k, len(pool))
     if method == "fixed":
         return pool[:k]

@@ -41,7 +41,7 @@ def test_fixed_prefix_does_not_depend_on_the_query() -> None:
     shots = task.fewshot()
     a = build_prompt(task, None, task.query_of(shots[0].graph), PromptSpec(pool=shots[1:], k=4))
     b = build_prompt(task, None, task.query_of(shots[1].graph), PromptSpec(pool=shots[2:] + shots[:2], k=4))
-    c = build_prompt(task, None, task.query_of(shots[1].graph), PromptSpec(pool=shots[1:], k=4))
+    c = build_prompt(task, None, task.query_of(shots[-1].graph), PromptSpec(pool=shots[1:-1], k=4))
     assert a.prefix == c.prefix
     assert a.prefix != b.prefix
     assert a.query_text != c.query_text
@@ -60,7 +60,7 @@ def test_knn_puts_the_nearest_example_last() -> None:
     task = get_task("proscript-script")
     shots = task.fewshot()
     target = shots[3]
-    q = task.from_input({"goal": target.graph.goal, "num_steps": 6})
+    q = task.from_input({"goal": target.graph.goal, "num_steps": target.graph.num_steps + 1})
     chosen = select_examples(task, shots, q, 3, "knn")
     assert chosen[-1].id == target.id
 
@@ -83,3 +83,15 @@ def test_unknown_selection_is_a_clear_error() -> None:
     task = get_task("propara")
     with pytest.raises(ConfigError, match="selection"):
         select_examples(task, task.fewshot(), task.fewshot()[0].graph, 2, "magic")
+
+
+def test_a_dataset_row_is_never_its_own_example() -> None:
+    from cocogen.prompts import select_examples
+    from cocogen.tasks import get_task
+
+    task = get_task("proscript-script")
+    pool = task.fewshot()
+    query = pool[3].graph
+    for method in ("fixed", "random", "knn"):
+        chosen = select_examples(task, pool, query, k=len(pool), method=method)
+        assert pool[3] not in chosen and len(chosen) == len(pool) - 1, method

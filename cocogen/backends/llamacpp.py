@@ -68,7 +68,6 @@ ENV_THREADS = "COCOGEN_THREADS"
 ENV_EXTRA_BUFFERS = "COCOGEN_LLAMA_EXTRA_BUFFERS"
 _TOP_K = 64  # sampling looks at the 64 most likely tokens; the rest has negligible mass
 _BIG = np.iinfo(np.int32).max
-_WORDY = re.compile(rb"[A-Za-z0-9' ]*")
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -284,7 +283,7 @@ class LocalModel:
         self._find_cache: dict[str, np.ndarray] = {}
         self._mask_cache: dict[tuple[str, str], _Masks] = {}
         self._heal_cache: dict[tuple[str, str, bytes], _Masks] = {}
-        self._wordy_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._charset_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._lead_space: np.ndarray | None = None
         # The token sequence in the KV cache, its text and byte offsets.
         self._toks: list[int] = []
@@ -562,8 +561,8 @@ class LocalModel:
                     allowed = m.closes  # a finished sentence: end the value here
                 elif spec.max_words and len(out.split()) >= spec.max_words:
                     allowed = allowed & ~(self._first_index(" ") < m.stop_at)  # no further word
-                if spec.words_only:
-                    allowed = _narrowed(allowed, self._wordy(m.stop_at, skip))
+                if spec.charset:
+                    allowed = _narrowed(allowed, self._made_of(spec.charset, m.stop_at, skip))
                 allowed = _narrowed(allowed, ~self._repeats(history))
                 tok = self._pick_value(logits, allowed, m.stop_at, skip, out, spec, s)
                 self.counters.sampled += 1
@@ -579,18 +578,18 @@ class LocalModel:
             self._eval([tok])
         return out.decode("utf-8", errors="ignore")
 
-    def _wordy(self, stop_at: np.ndarray, skip: int = 0) -> np.ndarray:
-        """Tokens whose value text (after ``skip`` healed bytes, before the stop) is only
-        ASCII letters, digits, spaces and apostrophes."""
-        key = (id(stop_at), skip)
-        hit = self._wordy_cache.get(key)
+    def _made_of(self, charset: str, stop_at: np.ndarray, skip: int = 0) -> np.ndarray:
+        """Tokens whose value text (after ``skip`` healed bytes, before the stop) is only ``charset``."""
+        key = (charset, id(stop_at), skip)
+        hit = self._charset_cache.get(key)
         if hit is not None and hit[0] is stop_at:
             return hit[1]
+        pattern = re.compile(b"[" + charset.encode("ascii") + b"]*")
         ok = np.zeros(self.n_vocab, dtype=bool)
         for t, piece in enumerate(self.pieces):
             cut = int(stop_at[t])
-            ok[t] = _WORDY.fullmatch(piece[skip : cut if cut < _BIG else None]) is not None
-        self._wordy_cache[key] = (stop_at, ok)
+            ok[t] = pattern.fullmatch(piece[skip : cut if cut < _BIG else None]) is not None
+        self._charset_cache[key] = (stop_at, ok)
         return ok
 
     def _repeats(self, history: Sequence[int], n: int = 3) -> np.ndarray:
@@ -628,6 +627,9 @@ class LocalModel:
             cut = int(stop_at[tok])
             text = bytes(out) + self.pieces[tok][skip : cut if cut < _BIG else None]
             finished = cut < _BIG or _ends_sentence(text, spec.final)
+            if _loops(text, finished):
+                ids = ids[ids != tok]  # the value would say a three-word phrase twice
+                continue
             if not finished:
                 return tok
             value = _norm(text.decode("utf-8", errors="ignore"))
@@ -767,6 +769,15 @@ class LocalModel:
 def _norm(value: str) -> str:
     """A value as refusals compare it: words only, lower case (``"Boil water."`` = ``"boil water"``)."""
     return " ".join(re.findall(r"\w+", value.lower()))
+
+
+def _loops(text: bytes, complete: bool) -> bool:
+    """Whether the finished words of ``text`` say some three-word phrase twice."""
+    words = _norm(text.decode("utf-8", errors="ignore")).split()
+    if not complete:
+        words = words[:-1]  # the last word may go on in the next token
+    grams = list(zip(words, words[1:], words[2:], strict=False))
+    return len(grams) != len(set(grams))
 
 
 def _narrowed(allowed: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from cocogen.backends.llamacpp import LlamaCppBackend, _Sampling
 from cocogen.constrained import FreeSpec
 from cocogen.metrics.explagraphs import bracket_string, official_edges, structural_checks
 from cocogen.pipeline import generate
+from cocogen.prompts import build_prompt
 from cocogen.tasks import get_task
 from cocogen.types import Example
 
@@ -60,7 +61,9 @@ def _rows(task: str) -> list[Example]:
 def test_healing_lets_the_value_start_as_the_model_would_write_it(backend: LlamaCppBackend) -> None:
     """After the program writes ``step0: `` (a lone-space token), the model still writes `` decided``."""
     model = backend.local
-    prefix = "You want to plant a tree. How can you do this in 7 steps?\nstep0:"
+    task = get_task("proscript-script")
+    query = task.from_input({"goal": "plant a tree in the garden", "num_steps": 7})
+    prefix = build_prompt(task, "text", query).text + "step0:"
     with model.lock:
         model.start(prefix)
         logits = model._logits()
