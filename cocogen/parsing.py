@@ -5,6 +5,12 @@ preambles, cut at the example separator, and scan Python tokens up to the first 
 a truncated completion still yields everything written before the cut.  Nothing here
 calls ``exec``, ``eval``, ``compile`` or imports model text; only :mod:`ast` (parse and
 ``literal_eval``) and :mod:`tokenize` read it.
+
+Bounds every parser relies on: :func:`prepare_output` reads at most
+:data:`MAX_OUTPUT_CHARS` characters of an output (the rest is reported, never read), so
+a parser's time and memory are bounded whatever it is given; the tokenizer helpers here
+turn every error the tokenizer can raise (odd characters, NUL bytes, lone surrogates,
+deep nesting on Python 3.12+) into a recorded error instead of an exception.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cocogen.types import Problem, ProblemKind
+from cocogen.types import ParseResult, Problem, ProblemKind
 
 __all__ = [
+    "MAX_OUTPUT_CHARS",
+    "PreparedOutput",
+    "prepare_output",
     "clean_output",
     "scan_tokens",
     "string_value",
@@ -84,6 +93,89 @@ def clean_output(text: str, separator: str = "# END", code_start: re.Pattern[str
     return CleanText("\n".join(lines), tuple(problems), offset)
 
 
+# 50 times the longest rendering of any dataset example (ProPara text, ~5.5 KB) and far
+# above what a completion of the default max_tokens holds, so only junk is ever cut; it
+# bounds every parser's work (each is linear below it) and memory (a few hundred bytes
+# per character at most, for a text of one-character tokens).
+MAX_OUTPUT_CHARS = 262_144
+
+
+def _normalize_breaks(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@dataclass(frozen=True)
+class PreparedOutput:
+    """Model output made ready for a format's reader (see :func:`prepare_output`).
+
+    ``text`` is the answer (fences, preamble and anything after the separator removed,
+    line breaks normalised to ``\\n``); ``raw`` is the output as read, at most
+    :data:`MAX_OUTPUT_CHARS` characters; ``line_offset`` is the number of lines removed
+    before ``text``, so line numbers in problems are those of the original output.
+    """
+
+    raw: str
+    text: str
+    problems: tuple[Problem, ...]
+    line_offset: int
+    runs_to_end: bool  # nothing (no separator, closing fence, other text) follows the answer
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+    @property
+    def ends_mid_line(self) -> bool:
+        """The answer reaches the end of the output without a final line break: it may be cut there."""
+        return self.runs_to_end and not self.text.endswith("\n")
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text.strip()
+
+    def empty_result(self) -> ParseResult:
+        """The result for an output with no answer in it."""
+        return ParseResult(None, (*self.problems, Problem(ProblemKind.EMPTY, "the output is empty")))
+
+
+def prepare_output(text: str, separator: str = "# END", code_start: re.Pattern[str] | None = None) -> PreparedOutput:
+    """The shared first step of every format's ``parse``: bound the text, then :func:`clean_output`.
+
+    An output longer than :data:`MAX_OUTPUT_CHARS` is read up to that many characters
+    only, with an :attr:`~ProblemKind.EXTRA` problem naming the line where reading
+    stopped (a construct open there is then reported as cut by the format's reader, and
+    everything complete before it is kept).
+
+    Examples
+    --------
+    >>> p = prepare_output("```python\\nx = 1\\n```\\n")
+    >>> p.text, p.line_offset, p.runs_to_end
+    ('x = 1', 1, False)
+    >>> p = prepare_output("x" * (MAX_OUTPUT_CHARS + 5))
+    >>> len(p.raw) == MAX_OUTPUT_CHARS, p.problems[-1].kind.value, p.ends_mid_line
+    (True, 'extra', True)
+    """
+    problems: list[Problem] = []
+    raw = text
+    if len(text) > MAX_OUTPUT_CHARS:
+        raw = text[:MAX_OUTPUT_CHARS]
+        problems.append(
+            Problem(
+                ProblemKind.EXTRA,
+                f"the output is {len(text):,} characters long; only the first {MAX_OUTPUT_CHARS:,} were read",
+                _normalize_breaks(raw).count("\n") + 1,
+            )
+        )
+    clean = clean_output(raw, separator, code_start)
+    return PreparedOutput(
+        raw,
+        clean.text,
+        (*clean.problems, *problems),
+        clean.line_offset,
+        _normalize_breaks(raw).endswith(clean.text),
+    )
+
+
 def scan_tokens(source: str) -> tuple[list[tokenize.TokenInfo], int | None]:
     """Python tokens of ``source`` up to the first tokenizer error.
 
@@ -100,6 +192,8 @@ def scan_tokens(source: str) -> tuple[list[tokenize.TokenInfo], int | None]:
         return out, line
     except (IndentationError, SyntaxError) as e:  # tokenize raises these for dedent/odd chars
         return out, e.lineno
+    except (ValueError, MemoryError, RecursionError):  # NUL bytes, lone surrogates, nesting (C tokenizer, 3.12+)
+        return out, (out[-1].end[0] if out else 1)
     return out, None
 
 
@@ -243,7 +337,7 @@ _SKIP = frozenset(
 )
 
 
-def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
+def scan_resync(source: str, *, dedent: bool = True, line_offset: int = 0) -> list[Tok]:
     """Significant tokens of ``source``, resynchronising after every tokenizer error.
 
     Where :func:`scan_tokens` stops at the first error, this skips the rest of the
@@ -252,8 +346,10 @@ def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
     only that line.  With ``dedent`` every line's leading whitespace is dropped first:
     indentation carries no meaning for the pattern-based parsers that use this, and
     dedenting means an odd indent can never be an error.  Line numbers are those of
-    ``source``.  Behaves the same whether the tokenizer reports an unterminated string
-    with an ``ERRORTOKEN`` (Python < 3.12) or an exception (3.12+).
+    ``source`` plus ``line_offset``.  Behaves the same whether the tokenizer reports an
+    unterminated string with an ``ERRORTOKEN`` (Python < 3.12) or an exception (3.12+);
+    any other exception of the tokenizer (NUL bytes, lone surrogates, nesting on 3.12+)
+    is an error on the line being read.
 
     Examples
     --------
@@ -290,7 +386,7 @@ def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
                     reason = "unterminated string" if tok.string in ("'", '"') else f"unexpected {tok.string!r}"
                     err = (line, tok.start[1], reason)
                     break
-                out.append(Tok(tok.type, tok.string, line, tok.start[1]))
+                out.append(Tok(tok.type, tok.string, line + line_offset, tok.start[1]))
         except (tokenize.TokenError, SyntaxError) as e:
             if isinstance(e, SyntaxError):
                 pos = (e.lineno or 1, (e.offset or 1) - 1)
@@ -299,10 +395,12 @@ def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
                 pos = e.args[1] if len(e.args) > 1 and isinstance(e.args[1], tuple) else (1, 0)
                 reason = str(e.args[0])
             err = (min(pos[0], len(lines) - start) + start, pos[1], reason)
+        except (ValueError, MemoryError, RecursionError) as e:  # no position: blame the line being read
+            err = (max(pos[0], start + 1), 0, f"unreadable text ({type(e).__name__})")
         if err is None:
             break
         line, col, reason = err
-        out.append(Tok(tokenize.ERRORTOKEN, reason, line, col))
+        out.append(Tok(tokenize.ERRORTOKEN, reason, line + line_offset, col))
         # Tokens of the failing line after the failure point are already excluded; restart below it.
         start = max(line, start + 1)
     if out and out[-1].is_error:

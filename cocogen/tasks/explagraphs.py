@@ -59,7 +59,7 @@ from typing import Any, ClassVar, Literal
 
 from cocogen import settings
 from cocogen.errors import ConfigError, DataError, InputError
-from cocogen.parsing import clean_output
+from cocogen.parsing import prepare_output
 from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, register
 from cocogen.types import Example, ExplaGraph, Graph, ParseResult, Problem, ProblemKind
 
@@ -537,13 +537,14 @@ def _graph_string(value: str, line: int, out: _Collected, terminated: bool) -> N
 def _read_code(text: str) -> _Collected:
     """Collect field assignments and triples from code-format text (never executed)."""
     out = _Collected()
-    clean = clean_output(text, CODE_SEPARATOR, code_start=_CODE_START)
+    clean = prepare_output(text, CODE_SEPARATOR, code_start=_CODE_START)
     out.problems.extend(clean.problems)
-    lines = clean.text.split("\n")
+    lines = clean.lines
     # Whether the text stops right where the last statement does (no newline, fence or
     # separator after it): only then can a statement at the end be a cut-off one.
+    raw = clean.raw
     last_line = clean.text.rstrip().rsplit("\n", 1)[-1].strip()
-    ends_open = bool(last_line) and not text.endswith(("\n", "\r")) and text.rstrip().endswith(last_line)
+    ends_open = bool(last_line) and not raw.endswith(("\n", "\r")) and raw.rstrip().endswith(last_line)
     for st in _statements(lines, clean.line_offset):
         if isinstance(st, _ClassHeader):
             if out.saw_graph:
@@ -820,9 +821,9 @@ _TEXT_KEY = re.compile(r"^\s*(belief|argument|stance|graph)\s*:\s?(.*)$", re.I)
 
 def _read_text(text: str) -> _Collected:
     out = _Collected()
-    clean = clean_output(text, CODE_SEPARATOR)
+    clean = prepare_output(text, CODE_SEPARATOR)
     out.problems.extend(clean.problems)
-    lines = clean.text.split("\n")
+    lines = clean.lines
     first_key = next((k for k, ln in enumerate(lines) if _TEXT_KEY.match(ln)), len(lines))
     has_graph_key = any((m := _TEXT_KEY.match(ln)) and m.group(1).lower() == "graph" for ln in lines)
     graph_parts: list[str] = []

@@ -47,7 +47,7 @@ from typing import Any, ClassVar, Literal
 
 from cocogen import settings
 from cocogen.errors import ConfigError, DataError, InputError
-from cocogen.parsing import clean_output, read_literal
+from cocogen.parsing import prepare_output, read_literal
 from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, register
 from cocogen.types import ABSENT, UNKNOWN, Example, Graph, ParseResult, Problem, ProblemKind, StateTable
 
@@ -185,16 +185,6 @@ class _Cells:
         return StateTable(tuple(sentences), tuple(participants), states)
 
 
-def _ends_mid_line(raw: str, content: str) -> bool:
-    """Whether the output stops inside its last line (as a completion cut by max_tokens does).
-
-    Only when nothing was removed after the content (no ``# END``, no closing fence) and
-    it does not end with a newline.
-    """
-    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    return not content.endswith("\n") and raw.endswith(content)
-
-
 def _note_cut(cells: _Cells, cut: bool, size: int, line: int) -> None:
     """An output that ends mid-line with cells still unfilled was cut off (e.g. by max_tokens)."""
     if cut and len(cells.cells) < size and not any(p.kind is ProblemKind.TRUNCATED for p in cells.problems):
@@ -318,15 +308,13 @@ class ProParaCode:
     # ------------------------------------------------------------------- parse
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = _as_table(query) if query is not None else None
-        clean = clean_output(text, self.separator, _CODE_START)
+        clean = prepare_output(text, self.separator, _CODE_START)
+        if clean.is_empty:
+            return clean.empty_result()
         cells = _Cells(list(clean.problems))
-        lines = clean.text.split("\n")
-        nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
-        if not nonblank:
-            cells.add(ProblemKind.EMPTY, "the output is empty")
-            return ParseResult(None, tuple(cells.problems))
-        last = nonblank[-1]
-        cut = _ends_mid_line(text, clean.text)
+        lines = clean.lines
+        last = max(i for i, ln in enumerate(lines) if ln.strip())
+        cut = clean.ends_mid_line  # the output stops inside its last line, as one cut by max_tokens does
 
         header = False
         sentences: list[str] = []
@@ -585,15 +573,13 @@ class ProParaText:
 
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = _as_table(query) if query is not None else None
-        clean = clean_output(text, self.separator, _TEXT_START)
+        clean = prepare_output(text, self.separator, _TEXT_START)
+        if clean.is_empty:
+            return clean.empty_result()
         cells = _Cells(list(clean.problems))
-        lines = clean.text.split("\n")
-        nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
-        if not nonblank:
-            cells.add(ProblemKind.EMPTY, "the output is empty")
-            return ParseResult(None, tuple(cells.problems))
-        last = nonblank[-1]
-        cut = _ends_mid_line(text, clean.text)
+        lines = clean.lines
+        last = max(i for i, ln in enumerate(lines) if ln.strip())
+        cut = clean.ends_mid_line  # the output stops inside its last line, as one cut by max_tokens does
 
         header = False
         steps: dict[int, str] = {}

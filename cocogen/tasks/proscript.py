@@ -86,7 +86,7 @@ import networkx as nx
 
 from cocogen import settings
 from cocogen.errors import ConfigError, DataError, InputError
-from cocogen.parsing import Tok, clean_output, scan_resync, string_value
+from cocogen.parsing import Tok, prepare_output, scan_resync, string_value
 from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, register
 from cocogen.types import Example, Graph, ParseResult, Problem, ProblemKind, Script
 
@@ -460,12 +460,6 @@ def _assemble(
     return ParseResult(Script(goal, num, steps, tuple(edges)), tuple(problems))
 
 
-def _runs_to_end(text: str, cleaned: str) -> bool:
-    """True when the cleaned answer reaches the end of the output: no ``# END``, closing fence
-    or other content came after it, so the model may have been cut off mid-answer."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").endswith(cleaned)
-
-
 # --------------------------------------------------------------------------- token helpers
 
 
@@ -560,7 +554,7 @@ def _scan_code_tokens(text: str, open_end: bool, offset: int) -> list[Tok]:
     ``steps = 1`` may be ``return`` or ``steps = 12`` cut short; only strings and brackets
     show by themselves that they are complete.
     """
-    toks = [Tok(t.type, t.string, t.line + offset, t.col, t.at_end) for t in scan_resync(text)]
+    toks = scan_resync(text, line_offset=offset)
     if open_end and toks and toks[-1].type in (tokenize.NAME, tokenize.NUMBER):
         last = toks[-1]
         toks[-1] = Tok(tokenize.ERRORTOKEN, "the text ends inside a word", last.line, last.col, at_end=True)
@@ -640,19 +634,18 @@ class CodeFormat:
 
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = None if query is None else _as_script(query, "the query")
-        clean = clean_output(text, self.separator, self._START)
-        if not clean.text.strip():
-            return ParseResult(None, (*clean.problems, Problem(ProblemKind.EMPTY, "the output is empty")))
-        to_end = _runs_to_end(text, clean.text)
-        open_end = to_end and not clean.text.endswith("\n")  # the last token may be a cut word
-        segments = self._scan(_scan_code_tokens(clean.text, open_end, clean.line_offset), open_end)
+        out = prepare_output(text, self.separator, self._START)
+        if out.is_empty:
+            return out.empty_result()
+        open_end = out.ends_mid_line  # the last token may be a cut word
+        segments = self._scan(_scan_code_tokens(out.text, open_end, out.line_offset), open_end)
         return _finish(
             self.mode,
             segments,
             q,
             class_name(q.goal) if q is not None else None,
-            clean.problems,
-            not to_end,
+            out.problems,
+            not out.runs_to_end,
             self._WORDING,
         )
 
@@ -863,19 +856,18 @@ class NetworkxFormat:
 
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = None if query is None else _as_script(query, "the query")
-        clean = clean_output(text, self.separator, self._START)
-        if not clean.text.strip():
-            return ParseResult(None, (*clean.problems, Problem(ProblemKind.EMPTY, "the output is empty")))
-        to_end = _runs_to_end(text, clean.text)
-        open_end = to_end and not clean.text.endswith("\n")  # the last token may be a cut word
-        segments = self._scan(_scan_code_tokens(clean.text, open_end, clean.line_offset), open_end)
+        out = prepare_output(text, self.separator, self._START)
+        if out.is_empty:
+            return out.empty_result()
+        open_end = out.ends_mid_line  # the last token may be a cut word
+        segments = self._scan(_scan_code_tokens(out.text, open_end, out.line_offset), open_end)
         return _finish(
             self.mode,
             segments,
             q,
             function_name(q.goal) if q is not None else None,
-            clean.problems,
-            not to_end,
+            out.problems,
+            not out.runs_to_end,
             self._WORDING,
         )
 
@@ -1143,19 +1135,18 @@ class TextFormat:
 
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = None if query is None else _as_script(query, "the query")
-        clean = clean_output(text, self.separator, self._START)
-        if not clean.text.strip():
-            return ParseResult(None, (*clean.problems, Problem(ProblemKind.EMPTY, "the output is empty")))
+        out = prepare_output(text, self.separator, self._START)
+        if out.is_empty:
+            return out.empty_result()
         # Without an end marker, only a line break or what follows the answer says its last item is whole.
-        to_end = _runs_to_end(text, clean.text)
-        segments = self._scan(clean.text, not to_end or clean.text.endswith("\n"), clean.line_offset)
+        segments = self._scan(out.text, not out.ends_mid_line, out.line_offset)
         return _finish(
             self.mode,
             segments,
             q,
             q.goal if q is not None else None,
-            clean.problems,
-            not to_end,
+            out.problems,
+            not out.runs_to_end,
             self._WORDING,
         )
 
