@@ -19,7 +19,7 @@ import ast
 import io
 import re
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from cocogen.types import ParseResult, Problem, ProblemKind
@@ -37,6 +37,7 @@ __all__ = [
     "read_literal",
     "Tok",
     "scan_resync",
+    "header_tail_at",
 ]
 
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*$")
@@ -407,3 +408,46 @@ def scan_resync(source: str, *, dedent: bool = True, line_offset: int = 0) -> li
         last = out[-1]
         out[-1] = Tok(last.type, last.string, last.line, last.col, at_end=True)
     return out
+
+
+_WS = re.compile(r"\s*")
+
+
+def header_tail_at(line: str, starts: Iterable[int]) -> int | None:
+    """The first of ``starts`` (increasing) from which ``line`` ends as a ``def`` header ends.
+
+    That is ``\\s*(->[^:]*)?:\\s*(#.*)?$``: an optional return annotation, the colon,
+    then nothing but an optional comment.  The same test as that regular expression
+    tried at each start, but in time linear in ``line`` however many starts there are
+    (the expression itself backtracks into a quadratic scan on a line such as
+    ``def f(`` followed by thousands of ``)->``).
+
+    Examples
+    --------
+    >>> line = "def f(a)(b) -> int:  # note"
+    >>> header_tail_at(line, [i + 1 for i, c in enumerate(line) if c == ")"])
+    11
+    >>> header_tail_at("def f() -> x", [7]) is None
+    True
+    """
+    colon_from, colon = -1, -1  # the first ':' at or after colon_from (-1: none)
+    tail_ok: dict[int, bool] = {}
+    for q in starts:
+        e = _WS.match(line, q).end()
+        if line.startswith(":", e):
+            c = e
+        elif line.startswith("->", e):
+            x = e + 2
+            if colon_from < 0 or x < colon_from or (colon != -1 and x > colon):
+                colon_from, colon = x, line.find(":", x)
+            c = colon
+            if c == -1:
+                continue
+        else:
+            continue
+        if c not in tail_ok:
+            f = _WS.match(line, c + 1).end()
+            tail_ok[c] = f == len(line) or line[f] == "#"
+        if tail_ok[c]:
+            return q
+    return None

@@ -111,12 +111,13 @@ MIN_STEPS = 2
 MAX_STEPS = 30  # proScript scripts have 5-9 steps; 30 leaves room without inviting essays
 MAX_TEXT_CHARS = 2000  # per goal or step; a step is a short sentence, so more is a paste error
 _MAX_INDEX = 1000  # step numbers above this in model output are junk, not steps
+_MAX_COUNT = _MAX_INDEX + 1  # ... and so are step counts above this (they would size lists of missing steps)
+_MAX_DIGITS = 6  # int() of longer digit strings is never needed (and over 4,300 digits it raises)
 _MAX_LISTED = 8  # names listed in one problem message
 
 _DATA_SUBDIR = {"script": "proscript_script_generation", "edge": "proscript_edge_prediction"}
 
 _NODE = re.compile(r"\s*step\s*(\d+)\s*", re.IGNORECASE)
-_ARROW = re.compile(r"\s*(.*?)\s*->\s*(.*?)\s*", re.DOTALL)
 
 
 # --------------------------------------------------------------------------- naming
@@ -168,7 +169,27 @@ def _quote(s: str) -> str:
 
 def _node_index(name: str) -> int | None:
     m = _NODE.fullmatch(name)
-    return int(m.group(1)) if m and len(m.group(1)) <= 6 else None
+    return int(m.group(1)) if m and len(m.group(1)) <= _MAX_DIGITS else None
+
+
+def _step_number(digits: str) -> int:
+    """A step number or count as written; one of more digits reads as past every limit (junk)."""
+    return int(digits) if len(digits) <= _MAX_DIGITS else _MAX_COUNT + 1
+
+
+def _arrow(item: str) -> tuple[str, str] | None:
+    """``(a, b)`` of ``"a -> b"``: split at the first ``->``, surrounding whitespace dropped.
+
+    What the regular expression ``\\s*(.*?)\\s*->\\s*(.*?)\\s*`` (full match) finds, without
+    its quadratic backtracking on long runs of spaces.
+
+    Examples
+    --------
+    >>> _arrow(" step0 ->  step1 "), _arrow("step0 - step1")
+    (('step0', 'step1'), None)
+    """
+    a, sep, b = item.partition("->")
+    return (a.strip(), b.strip()) if sep else None
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -690,6 +711,8 @@ class CodeFormat:
         if ok and _ends_statement(toks, v.end, toks[v.end - 1].line):
             if what == "title":
                 seg.goal = seg.goal or (v.value, line)
+            elif v.value > _MAX_COUNT:
+                seg.issue(ProblemKind.BAD_VALUE, f"steps on line {line} is not a plausible number of steps", line)
             elif seg.declared is None:
                 seg.declared = (v.value, line)
             return v.end
@@ -730,7 +753,7 @@ class CodeFormat:
             if v.kind == "error":
                 return v.end
             if v.kind == "str" and _ends_statement(toks, v.end, toks[v.end - 1].line):
-                k = int(m.group(1))
+                k = _step_number(m.group(1))
                 if k > _MAX_INDEX:
                     seg.issue(ProblemKind.BAD_VALUE, f"{name} on line {line} is not a plausible step number", line)
                 else:
@@ -770,14 +793,14 @@ class CodeFormat:
                 j += 1
             elif t.type == tokenize.STRING:
                 v = string_value(t)
-                m = _ARROW.fullmatch(v) if v is not None else None
+                m = _arrow(v) if v is not None else None
                 if m is None:
                     shown = (v if v is not None else t.string)[:60]
                     seg.issue(
                         ProblemKind.BAD_VALUE, f"{shown!r} on line {t.line} is not an edge 'stepA -> stepB'", t.line
                     )
                 else:
-                    seg.edges.append((m.group(1), m.group(2), t.line))
+                    seg.edges.append((m[0], m[1], t.line))
                 j += 1
             elif _is_name(toks, j) and t.string in ("def", "class") and toks[j - 1].line < t.line:
                 seg.issue(ProblemKind.SYNTAX, f"the relations list is not closed before line {t.line}", t.line)
@@ -979,7 +1002,9 @@ class NetworkxFormat:
         goal, steps = kw.get("goal"), kw.get("steps")
         if isinstance(goal, str) and seg.goal is None:
             seg.goal = (goal, line)
-        if isinstance(steps, int) and seg.declared is None:
+        if isinstance(steps, int) and steps > _MAX_COUNT:
+            seg.issue(ProblemKind.BAD_VALUE, f"steps={steps} on line {line} is not a plausible number of steps", line)
+        elif isinstance(steps, int) and seg.declared is None:
             seg.declared = (steps, line)
         if (
             status == "bad"
@@ -1164,8 +1189,9 @@ class TextFormat:
             if head is not None:
                 goal = _unescape(head.group(1))
                 seg = _Segment(header=goal, line=line, goal=(goal, line), last_line=line)
-                if len(head.group(2)) <= 6:
-                    seg.declared = (int(head.group(2)), line)
+                count = _step_number(head.group(2))
+                if count <= _MAX_COUNT:
+                    seg.declared = (count, line)
                 segs.append(seg)
                 continue
             seg.touch(line)
@@ -1179,16 +1205,14 @@ class TextFormat:
                         seg.cut_at(line)  # the text ends right after a ";": more was coming
                     continue
                 step = _TEXT_STEP.fullmatch(item)
-                arrow = None if step else _ARROW.fullmatch(item)
+                arrow = None if step else _arrow(item)
                 # Outputs end with edges, so an unfinished text ending in a step, or in something
                 # that is not yet "stepA -> stepB", was cut inside that item.
-                if is_final and (
-                    arrow is None or _node_index(arrow.group(1)) is None or _node_index(arrow.group(2)) is None
-                ):
+                if is_final and (arrow is None or _node_index(arrow[0]) is None or _node_index(arrow[1]) is None):
                     seg.cut_at(line)
                     continue
                 if step:
-                    k = int(step.group(1)) if len(step.group(1)) <= 6 else _MAX_INDEX + 1
+                    k = _step_number(step.group(1))
                     if k > _MAX_INDEX:
                         seg.issue(
                             ProblemKind.BAD_VALUE,
@@ -1200,7 +1224,7 @@ class TextFormat:
                         good += 1
                 elif arrow:
                     seg.started = True
-                    seg.edges.append((_unescape(arrow.group(1)), _unescape(arrow.group(2)), line))
+                    seg.edges.append((_unescape(arrow[0]), _unescape(arrow[1]), line))
                     good += 1
                 elif len(pieces) > 1 or good:
                     seg.issue(ProblemKind.SYNTAX, f"line {line}: {item[:60]!r} is neither a step nor an edge", line)
@@ -1316,8 +1340,8 @@ def _reference_graph(row: Any, path: Path, line: int) -> Script:
         raise bad(f"num_steps is {g.get('num_steps')!r} but the schema lists {len(steps)} steps")
     edges = []
     for r in relations:
-        m = _ARROW.fullmatch(r) if isinstance(r, str) else None
-        ia, ib = (_node_index(m.group(1)), _node_index(m.group(2))) if m else (None, None)
+        m = _arrow(r) if isinstance(r, str) else None
+        ia, ib = (_node_index(m[0]), _node_index(m[1])) if m else (None, None)
         if ia is None or ib is None or ia >= len(steps) or ib >= len(steps):
             raise bad(f"the relation {r!r} is not 'stepA -> stepB' between listed steps")
         edges.append((ia, ib))
