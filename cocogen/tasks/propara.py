@@ -405,7 +405,9 @@ class ProParaCode:
                 if not blocks:
                     idx = _number(m["idx"])
                     if idx >= limit:
-                        cells.add(ProblemKind.BAD_VALUE, f"state_{_shown(m['idx'])} is not a plausible state; ignored", ln)
+                        cells.add(
+                            ProblemKind.BAD_VALUE, f"state_{_shown(m['idx'])} is not a plausible state; ignored", ln
+                        )
                         continue
                     if idx in tracks:
                         cells.add(ProblemKind.DUPLICATE, f"state_{idx} is described twice", ln)

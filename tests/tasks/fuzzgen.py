@@ -22,8 +22,8 @@ from pathlib import Path
 from cocogen.errors import CocogenError
 from cocogen.tasks import REGISTRY, Format, Task
 from cocogen.tasks import explagraphs as eg
-from cocogen.tasks import proscript as ps
 from cocogen.tasks import propara as pp
+from cocogen.tasks import proscript as ps
 from cocogen.types import ExplaGraph, Graph, ParseResult, Problem, ProblemKind, Script, StateTable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,9 +74,7 @@ def items_of(task_name: str, graph: Graph | None) -> set[Item]:
     if isinstance(graph, ExplaGraph):
         return {("triple", *t) for t in graph.triples}
     assert isinstance(graph, StateTable)
-    return {
-        ("cell", p, t, v) for p, row in enumerate(graph.states) for t, v in enumerate(row) if v != pp.MISSING
-    }
+    return {("cell", p, t, v) for p, row in enumerate(graph.states) for t, v in enumerate(row) if v != pp.MISSING}
 
 
 def _find(text: str, needle: str, start: int) -> int:
@@ -210,13 +208,77 @@ def check_result(task_name: str, result: object) -> None:
 
 # Characters and fragments that have broken tokenizers, regular expressions and int() before.
 JUNK: tuple[str, ...] = (
-    "\x00", "\ud800", "\udfff", "\U0001f600", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1e",
-    "\r", "\r\n", "\n", "\t", " ", "\ufeff", "\u200b", "\xa0", "\\", '"', "'", '"""', "'''", "(", ")", "[",
-    "]", "{", "}", ";", ":", "=", "->", "#", ",", ".", "# END", "```", "```python\n", "\n```\n", "9" * 5000,
-    "-" * 3000 + "1", "(" * 300, "[" * 300, "step", "step99999999", "state_", "state_99999999 = 'x'",
-    "def ", "class ", "return ", "None", "UNK", "Question 99999999:", "Answers:", "Document", "participant 7: x",
-    "self.graph = ", "self.graph.add_edge(", "relation=", "G.add_edge(", "G.add_node(", "title = ", "steps = ",
-    "You want to ", "graph: ", "(a; is a; b)", "lambda: ", "__import__('os').system('true')", " " * 200,
+    "\x00",
+    "\ud800",
+    "\udfff",
+    "\U0001f600",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1e",
+    "\r",
+    "\r\n",
+    "\n",
+    "\t",
+    " ",
+    "\ufeff",
+    "\u200b",
+    "\xa0",
+    "\\",
+    '"',
+    "'",
+    '"""',
+    "'''",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ";",
+    ":",
+    "=",
+    "->",
+    "#",
+    ",",
+    ".",
+    "# END",
+    "```",
+    "```python\n",
+    "\n```\n",
+    "9" * 5000,
+    "-" * 3000 + "1",
+    "(" * 300,
+    "[" * 300,
+    "step",
+    "step99999999",
+    "state_",
+    "state_99999999 = 'x'",
+    "def ",
+    "class ",
+    "return ",
+    "None",
+    "UNK",
+    "Question 99999999:",
+    "Answers:",
+    "Document",
+    "participant 7: x",
+    "self.graph = ",
+    "self.graph.add_edge(",
+    "relation=",
+    "G.add_edge(",
+    "G.add_node(",
+    "title = ",
+    "steps = ",
+    "You want to ",
+    "graph: ",
+    "(a; is a; b)",
+    "lambda: ",
+    "__import__('os').system('true')",
+    " " * 200,
 )
 
 
@@ -336,7 +398,9 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "huge DiGraph steps": _digits('    G = nx.DiGraph(goal="x", steps=', ")\n"),
     "huge state index": _digits("def main():\n\tdef init():\n\t\tstate_", ' = "x"\n'),
     "huge tracks index": _digits("def main():\n\t# state_", " tracks x\n\tdef init():\n\t\tstate_0 = 'x'\n"),
-    "huge question": _digits("Question ", ": after step 1 (x) is executed where are the participants?\nAnswers:\nx does not exist\n"),
+    "huge question": _digits(
+        "Question ", ": after step 1 (x) is executed where are the participants?\nAnswers:\nx does not exist\n"
+    ),
     "huge document step": _digits("Document\nstep ", ": x\n"),
     "huge participant": _digits("Document\nparticipant ", ": x\n"),
     # junk
@@ -370,7 +434,9 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "state lines": lambda n: _repeat("\t\tstate_0 = 'x'\n", n),
     "tracks lines": lambda n: "def main():\n" + "".join(f"\t# state_{i % 150} tracks p{i}\n" for i in range(n // 22)),
     "comment lines": lambda n: "def main():\n" + _repeat("\t# a sentence.\n", n),
-    "question lines": lambda n: "".join(f"Question {i % 500}: x\nAnswers:\np{i} does not exist\n" for i in range(n // 40)),
+    "question lines": lambda n: "".join(
+        f"Question {i % 500}: x\nAnswers:\np{i} does not exist\n" for i in range(n // 40)
+    ),
     "answer lines": lambda n: "Question 1: x\nAnswers:\n" + "".join(f"p{i} is located at x\n" for i in range(n // 22)),
     "add_edge lines": lambda n: _repeat('        self.graph.add_edge("a", "b", relation="is a")\n', n),
     "statements on one line": lambda n: _repeat("self.belief = 'x'; ", n),

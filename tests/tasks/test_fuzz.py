@@ -80,8 +80,18 @@ KNOWN_CRASHES = [
     ("explagraphs", "add_edge", "        self.graph.add_edge(" + "not " * 3000 + "x)\n", ProblemKind.SYNTAX),
     ("explagraphs", "code", "a." * 100_000 + "a\n", ProblemKind.SYNTAX),
     # int() of more than 4,300 digits
-    ("proscript-script", "code", "class A:\n    def step" + "9" * 5000 + '(self):\n        return "x"\n', ProblemKind.BAD_VALUE),
-    ("proscript-edge", "code", "class A:\n    def step" + "9" * 5000 + '(self):\n        return "x"\n', ProblemKind.BAD_VALUE),
+    (
+        "proscript-script",
+        "code",
+        "class A:\n    def step" + "9" * 5000 + '(self):\n        return "x"\n',
+        ProblemKind.BAD_VALUE,
+    ),
+    (
+        "proscript-edge",
+        "code",
+        "class A:\n    def step" + "9" * 5000 + '(self):\n        return "x"\n',
+        ProblemKind.BAD_VALUE,
+    ),
     ("propara", "code", "def main():\n\tdef init():\n\t\tstate_" + "9" * 5000 + ' = "x"\n', ProblemKind.BAD_VALUE),
     ("propara", "code", "def main():\n\t# state_" + "9" * 5000 + " tracks x\n", ProblemKind.BAD_VALUE),
     ("propara", "text", "Question " + "9" * 5000 + ": x\nAnswers:\nwater does not exist\n", ProblemKind.EXTRA),
@@ -95,7 +105,9 @@ KNOWN_CRASHES = [
 
 
 @pytest.mark.parametrize(("task_name", "fmt_name", "text", "kind"), KNOWN_CRASHES, ids=range(len(KNOWN_CRASHES)))
-def test_inputs_that_once_raised_are_typed_problems(task_name: str, fmt_name: str, text: str, kind: ProblemKind) -> None:
+def test_inputs_that_once_raised_are_typed_problems(
+    task_name: str, fmt_name: str, text: str, kind: ProblemKind
+) -> None:
     result = REGISTRY[task_name].formats[fmt_name].parse(text)
     check_result(task_name, result)
     assert kind in {p.kind for p in result.problems}, result.problems
@@ -161,7 +173,9 @@ def test_parse_time_is_linear_in_hostile_text(name: str, graphs: dict[str, list[
         task = REGISTRY[task_name]
         fmt = task.formats[fmt_name]
         query = task.query_of(graphs[task_name][0])
-        _assert_linear(lambda text, fmt=fmt, q=query: fmt.parse(text, q), HOSTILE[name], f"{task_name}/{fmt_name} {name}")
+        _assert_linear(
+            lambda text, fmt=fmt, q=query: fmt.parse(text, q), HOSTILE[name], f"{task_name}/{fmt_name} {name}"
+        )
 
 
 @pytest.mark.parametrize(("task_name", "fmt_name"), PAIRS)
