@@ -23,7 +23,15 @@ completions can be reused byte for byte:
     the participants?`` answered by ``X does not exist`` / ``X is located at unknown
     place`` / ``X is located at L`` lines.
 
-Parsing never executes model text.  A cell the output does not fill is :data:`MISSING`
+Parsing never executes model text, and returns a :class:`~cocogen.types.ParseResult` for
+any text (never raises).  It reads at most :data:`~cocogen.parsing.MAX_OUTPUT_CHARS`
+(256 Ki) characters (the rest is an ``EXTRA`` problem) in time linear in what it reads.
+A table built from what the output declares (no query) has at most 400 steps and 200
+participants (ten times the input limits); larger ``state_i``, ``step i``, ``participant i``
+or ``Question i`` numbers (or any of more than six digits) are reported and ignored, so
+memory stays under 10 MB for any text (``bench/bench_fuzz.py``).
+
+A cell the output does not fill is :data:`MISSING`
 (an empty string, never a valid location) and is reported as a
 :attr:`~cocogen.types.ProblemKind.MISSING_STEP` problem; metrics count it as wrong.
 
