@@ -73,46 +73,50 @@ def test_hostile_text_never_raises(name: str, graphs: dict[str, list[Graph]]) ->
             check_result(task_name, result)
 
 
-# Each class of input that once raised, with the problem it must now be reported as.
+# Each class of input that once raised, with the problems it may now be reported as.  How
+# deep ast.parse can go depends on the recursion limit (a library may raise it), so the
+# 2,980-deep case may also parse and be ignored; 100,000 is past the parser's own stack.
+SYNTAX_OR_IGNORED = {ProblemKind.SYNTAX, ProblemKind.EXTRA}
 KNOWN_CRASHES = [
     # RecursionError / MemoryError inside ast.parse
-    ("explagraphs", "code", "-" * 2980 + "1", ProblemKind.SYNTAX),
-    ("explagraphs", "add_edge", "-" * 2980 + "1", ProblemKind.SYNTAX),
-    ("explagraphs", "code", "        self.graph = " + "-" * 5000 + "1\n", ProblemKind.SYNTAX),
-    ("explagraphs", "add_edge", "        self.graph.add_edge(" + "not " * 3000 + "x)\n", ProblemKind.SYNTAX),
-    ("explagraphs", "code", "a." * 100_000 + "a\n", ProblemKind.SYNTAX),
+    ("explagraphs", "code", "-" * 2980 + "1", SYNTAX_OR_IGNORED),
+    ("explagraphs", "add_edge", "-" * 2980 + "1", SYNTAX_OR_IGNORED),
+    ("explagraphs", "code", "-" * 100_000 + "1", {ProblemKind.SYNTAX}),
+    ("explagraphs", "add_edge", "        self.graph.add_edge(" + "not " * 30_000 + "x)\n", {ProblemKind.SYNTAX}),
+    ("explagraphs", "code", "        self.graph = " + "-" * 100_000 + "1\n", {ProblemKind.SYNTAX}),
+    ("explagraphs", "code", "a." * 100_000 + "a\n", SYNTAX_OR_IGNORED),
     # int() of more than 4,300 digits
     (
         "proscript-script",
         "code",
         "class A:\n    def step" + "9" * 5000 + '(self):\n        return "x"\n',
-        ProblemKind.BAD_VALUE,
+        {ProblemKind.BAD_VALUE},
     ),
     (
         "proscript-edge",
         "code",
         "class A:\n    def step" + "9" * 5000 + '(self):\n        return "x"\n',
-        ProblemKind.BAD_VALUE,
+        {ProblemKind.BAD_VALUE},
     ),
-    ("propara", "code", "def main():\n\tdef init():\n\t\tstate_" + "9" * 5000 + ' = "x"\n', ProblemKind.BAD_VALUE),
-    ("propara", "code", "def main():\n\t# state_" + "9" * 5000 + " tracks x\n", ProblemKind.BAD_VALUE),
-    ("propara", "text", "Question " + "9" * 5000 + ": x\nAnswers:\nwater does not exist\n", ProblemKind.EXTRA),
-    ("propara", "text", "Document\nstep " + "9" * 5000 + ": x\n", ProblemKind.EXTRA),
+    ("propara", "code", "def main():\n\tdef init():\n\t\tstate_" + "9" * 5000 + ' = "x"\n', {ProblemKind.BAD_VALUE}),
+    ("propara", "code", "def main():\n\t# state_" + "9" * 5000 + " tracks x\n", {ProblemKind.BAD_VALUE}),
+    ("propara", "text", "Question " + "9" * 5000 + ": x\nAnswers:\nwater does not exist\n", {ProblemKind.EXTRA}),
+    ("propara", "text", "Document\nstep " + "9" * 5000 + ": x\n", {ProblemKind.EXTRA}),
     # a few bytes that sized a table of 10^11 cells (memory) or a list of 10^6 missing steps
-    ("propara", "code", "def main():\n\tdef init():\n\t\tstate_99999999999 = 'x'\n", ProblemKind.BAD_VALUE),
-    ("propara", "text", "Question 9999999: x\nAnswers:\nwater does not exist\n", ProblemKind.EXTRA),
-    ("proscript-script", "code", "class A:\n    steps = 999999\n", ProblemKind.BAD_VALUE),
-    ("proscript-script", "networkx", 'def a():\n    G = nx.DiGraph(goal="a", steps=999999)\n', ProblemKind.BAD_VALUE),
+    ("propara", "code", "def main():\n\tdef init():\n\t\tstate_99999999999 = 'x'\n", {ProblemKind.BAD_VALUE}),
+    ("propara", "text", "Question 9999999: x\nAnswers:\nwater does not exist\n", {ProblemKind.EXTRA}),
+    ("proscript-script", "code", "class A:\n    steps = 999999\n", {ProblemKind.BAD_VALUE}),
+    ("proscript-script", "networkx", 'def a():\n    G = nx.DiGraph(goal="a", steps=999999)\n', {ProblemKind.BAD_VALUE}),
 ]
 
 
-@pytest.mark.parametrize(("task_name", "fmt_name", "text", "kind"), KNOWN_CRASHES, ids=range(len(KNOWN_CRASHES)))
+@pytest.mark.parametrize(("task_name", "fmt_name", "text", "kinds"), KNOWN_CRASHES, ids=range(len(KNOWN_CRASHES)))
 def test_inputs_that_once_raised_are_typed_problems(
-    task_name: str, fmt_name: str, text: str, kind: ProblemKind
+    task_name: str, fmt_name: str, text: str, kinds: set[ProblemKind]
 ) -> None:
     result = REGISTRY[task_name].formats[fmt_name].parse(text)
     check_result(task_name, result)
-    assert kind in {p.kind for p in result.problems}, result.problems
+    assert kinds & {p.kind for p in result.problems}, result.problems
 
 
 def test_a_huge_step_count_is_not_a_list_of_missing_steps() -> None:
