@@ -5,6 +5,12 @@ preambles, cut at the example separator, and scan Python tokens up to the first 
 a truncated completion still yields everything written before the cut.  Nothing here
 calls ``exec``, ``eval``, ``compile`` or imports model text; only :mod:`ast` (parse and
 ``literal_eval``) and :mod:`tokenize` read it.
+
+Bounds every parser relies on: :func:`prepare_output` reads at most
+:data:`MAX_OUTPUT_CHARS` characters of an output (the rest is reported, never read), so
+a parser's time and memory are bounded whatever it is given; the tokenizer helpers here
+turn every error the tokenizer can raise (odd characters, NUL bytes, lone surrogates,
+deep nesting on Python 3.12+) into a recorded error instead of an exception.
 """
 
 from __future__ import annotations
@@ -13,11 +19,16 @@ import ast
 import io
 import re
 import tokenize
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from cocogen.types import Problem, ProblemKind
+from cocogen.types import ParseResult, Problem, ProblemKind
 
 __all__ = [
+    "MAX_OUTPUT_CHARS",
+    "PreparedOutput",
+    "prepare_output",
     "clean_output",
     "scan_tokens",
     "string_value",
@@ -26,6 +37,7 @@ __all__ = [
     "read_literal",
     "Tok",
     "scan_resync",
+    "header_tail_at",
 ]
 
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*$")
@@ -82,6 +94,89 @@ def clean_output(text: str, separator: str = "# END", code_start: re.Pattern[str
     return CleanText("\n".join(lines), tuple(problems), offset)
 
 
+# 50 times the longest rendering of any dataset example (ProPara text, ~5.5 KB) and far
+# above what a completion of the default max_tokens holds, so only junk is ever cut; it
+# bounds every parser's work (each is linear below it) and memory (a few hundred bytes
+# per character at most, for a text of one-character tokens).
+MAX_OUTPUT_CHARS = 262_144
+
+
+def _normalize_breaks(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@dataclass(frozen=True)
+class PreparedOutput:
+    """Model output made ready for a format's reader (see :func:`prepare_output`).
+
+    ``text`` is the answer (fences, preamble and anything after the separator removed,
+    line breaks normalised to ``\\n``); ``raw`` is the output as read, at most
+    :data:`MAX_OUTPUT_CHARS` characters; ``line_offset`` is the number of lines removed
+    before ``text``, so line numbers in problems are those of the original output.
+    """
+
+    raw: str
+    text: str
+    problems: tuple[Problem, ...]
+    line_offset: int
+    runs_to_end: bool  # nothing (no separator, closing fence, other text) follows the answer
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+    @property
+    def ends_mid_line(self) -> bool:
+        """The answer reaches the end of the output without a final line break: it may be cut there."""
+        return self.runs_to_end and not self.text.endswith("\n")
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text.strip()
+
+    def empty_result(self) -> ParseResult:
+        """The result for an output with no answer in it."""
+        return ParseResult(None, (*self.problems, Problem(ProblemKind.EMPTY, "the output is empty")))
+
+
+def prepare_output(text: str, separator: str = "# END", code_start: re.Pattern[str] | None = None) -> PreparedOutput:
+    """The shared first step of every format's ``parse``: bound the text, then :func:`clean_output`.
+
+    An output longer than :data:`MAX_OUTPUT_CHARS` is read up to that many characters
+    only, with an :attr:`~ProblemKind.EXTRA` problem naming the line where reading
+    stopped (a construct open there is then reported as cut by the format's reader, and
+    everything complete before it is kept).
+
+    Examples
+    --------
+    >>> p = prepare_output("```python\\nx = 1\\n```\\n")
+    >>> p.text, p.line_offset, p.runs_to_end
+    ('x = 1', 1, False)
+    >>> p = prepare_output("x" * (MAX_OUTPUT_CHARS + 5))
+    >>> len(p.raw) == MAX_OUTPUT_CHARS, p.problems[-1].kind.value, p.ends_mid_line
+    (True, 'extra', True)
+    """
+    problems: list[Problem] = []
+    raw = text
+    if len(text) > MAX_OUTPUT_CHARS:
+        raw = text[:MAX_OUTPUT_CHARS]
+        problems.append(
+            Problem(
+                ProblemKind.EXTRA,
+                f"the output is {len(text):,} characters long; only the first {MAX_OUTPUT_CHARS:,} were read",
+                _normalize_breaks(raw).count("\n") + 1,
+            )
+        )
+    clean = clean_output(raw, separator, code_start)
+    return PreparedOutput(
+        raw,
+        clean.text,
+        (*clean.problems, *problems),
+        clean.line_offset,
+        _normalize_breaks(raw).endswith(clean.text),
+    )
+
+
 def scan_tokens(source: str) -> tuple[list[tokenize.TokenInfo], int | None]:
     """Python tokens of ``source`` up to the first tokenizer error.
 
@@ -98,6 +193,8 @@ def scan_tokens(source: str) -> tuple[list[tokenize.TokenInfo], int | None]:
         return out, line
     except (IndentationError, SyntaxError) as e:  # tokenize raises these for dedent/odd chars
         return out, e.lineno
+    except (ValueError, MemoryError, RecursionError):  # NUL bytes, lone surrogates, nesting (C tokenizer, 3.12+)
+        return out, (out[-1].end[0] if out else 1)
     return out, None
 
 
@@ -188,14 +285,14 @@ def read_literal(source: str) -> LiteralValue:
     return LiteralValue("other", None, text)
 
 
-@dataclass(frozen=True)
-class Tok:
+class Tok(NamedTuple):
     """One significant token of :func:`scan_resync` (layout and comments are left out).
 
     ``type`` is a :mod:`tokenize` type; ``ERRORTOKEN`` marks a point where tokenizing
     failed (``string`` is then the reason) and the rest of that line was skipped.
     ``at_end`` is true for such a failure when no token follows it: most likely the
     place where a completion was cut off, rather than a mistake in the middle.
+    (A named tuple: made once per token, it costs a third of a frozen dataclass.)
     """
 
     type: int
@@ -214,7 +311,7 @@ _SKIP = frozenset(
 )
 
 
-def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
+def scan_resync(source: str, *, dedent: bool = True, line_offset: int = 0) -> list[Tok]:
     """Significant tokens of ``source``, resynchronising after every tokenizer error.
 
     Where :func:`scan_tokens` stops at the first error, this skips the rest of the
@@ -223,8 +320,10 @@ def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
     only that line.  With ``dedent`` every line's leading whitespace is dropped first:
     indentation carries no meaning for the pattern-based parsers that use this, and
     dedenting means an odd indent can never be an error.  Line numbers are those of
-    ``source``.  Behaves the same whether the tokenizer reports an unterminated string
-    with an ``ERRORTOKEN`` (Python < 3.12) or an exception (3.12+).
+    ``source`` plus ``line_offset``.  Behaves the same whether the tokenizer reports an
+    unterminated string with an ``ERRORTOKEN`` (Python < 3.12) or an exception (3.12+);
+    any other exception of the tokenizer (NUL bytes, lone surrogates, nesting on 3.12+)
+    is an error on the line being read.
 
     Examples
     --------
@@ -261,7 +360,7 @@ def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
                     reason = "unterminated string" if tok.string in ("'", '"') else f"unexpected {tok.string!r}"
                     err = (line, tok.start[1], reason)
                     break
-                out.append(Tok(tok.type, tok.string, line, tok.start[1]))
+                out.append(Tok(tok.type, tok.string, line + line_offset, tok.start[1]))
         except (tokenize.TokenError, SyntaxError) as e:
             if isinstance(e, SyntaxError):
                 pos = (e.lineno or 1, (e.offset or 1) - 1)
@@ -270,13 +369,58 @@ def scan_resync(source: str, *, dedent: bool = True) -> list[Tok]:
                 pos = e.args[1] if len(e.args) > 1 and isinstance(e.args[1], tuple) else (1, 0)
                 reason = str(e.args[0])
             err = (min(pos[0], len(lines) - start) + start, pos[1], reason)
+        except (ValueError, MemoryError, RecursionError) as e:  # no position: blame the line being read
+            err = (max(pos[0], start + 1), 0, f"unreadable text ({type(e).__name__})")
         if err is None:
             break
         line, col, reason = err
-        out.append(Tok(tokenize.ERRORTOKEN, reason, line, col))
+        out.append(Tok(tokenize.ERRORTOKEN, reason, line + line_offset, col))
         # Tokens of the failing line after the failure point are already excluded; restart below it.
         start = max(line, start + 1)
     if out and out[-1].is_error:
         last = out[-1]
         out[-1] = Tok(last.type, last.string, last.line, last.col, at_end=True)
     return out
+
+
+_WS = re.compile(r"\s*")
+
+
+def header_tail_at(line: str, starts: Iterable[int]) -> int | None:
+    """The first of ``starts`` (increasing) from which ``line`` ends as a ``def`` header ends.
+
+    That is ``\\s*(->[^:]*)?:\\s*(#.*)?$``: an optional return annotation, the colon,
+    then nothing but an optional comment.  The same test as that regular expression
+    tried at each start, but in time linear in ``line`` however many starts there are
+    (the expression itself backtracks into a quadratic scan on a line such as
+    ``def f(`` followed by thousands of ``)->``).
+
+    Examples
+    --------
+    >>> line = "def f(a)(b) -> int:  # note"
+    >>> header_tail_at(line, [i + 1 for i, c in enumerate(line) if c == ")"])
+    11
+    >>> header_tail_at("def f() -> x", [7]) is None
+    True
+    """
+    colon_from, colon = -1, -1  # the first ':' at or after colon_from (-1: none)
+    tail_ok: dict[int, bool] = {}
+    for q in starts:
+        e = _WS.match(line, q).end()
+        if line.startswith(":", e):
+            c = e
+        elif line.startswith("->", e):
+            x = e + 2
+            if colon_from < 0 or x < colon_from or (colon != -1 and x > colon):
+                colon_from, colon = x, line.find(":", x)
+            c = colon
+            if c == -1:
+                continue
+        else:
+            continue
+        if c not in tail_ok:
+            f = _WS.match(line, c + 1).end()
+            tail_ok[c] = f == len(line) or line[f] == "#"
+        if tail_ok[c]:
+            return q
+    return None

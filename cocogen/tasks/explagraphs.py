@@ -42,6 +42,16 @@ same id in ``dev`` and ``cocogen-dev``; recorded outputs are matched to rows by 
 Parsing never executes model text: statements are read with :func:`ast.parse` one at a
 time (so one bad line does not hide the rest) and string values with
 :func:`ast.literal_eval`.
+
+Bounds: a parser returns a :class:`~cocogen.types.ParseResult` for any text (never
+raises).  It reads at most :data:`~cocogen.parsing.MAX_OUTPUT_CHARS` (256 Ki) characters
+of an output (the rest is an ``EXTRA`` problem); a statement nested deeper than Python's
+parser allows (``"-" * 3000 + "1"``: RecursionError or MemoryError inside
+:func:`ast.parse`) is a ``SYNTAX`` problem ("too deeply nested to read").  Time is linear
+in what is read: every line is parsed once, and re-parsing lines joined into one open
+statement costs at most 2,000 lines and four times the cap in characters per output.
+Memory is measured at under 160 MB for the worst text at the cap (a line of ``a; a; ...``:
+one AST node and one ``EXTRA`` problem per statement), about 600 bytes per character read.
 """
 
 from __future__ import annotations
@@ -59,7 +69,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from cocogen import settings
 from cocogen.errors import ConfigError, DataError
 from cocogen.jsonl import read_jsonl
-from cocogen.parsing import clean_output
+from cocogen.parsing import MAX_OUTPUT_CHARS, header_tail_at, prepare_output
 from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, Reference, TaskBase, read_fewshot, validate_input
 from cocogen.types import Example, ExplaGraph, Graph, ParseResult, Problem, ProblemKind
 
@@ -362,13 +372,22 @@ def _strings_prefix(src: str) -> tuple[str | None, bool]:
 # --- reading the code formats -----------------------------------------------------------
 
 _CLASS_LINE = re.compile(r"^class\s+\w+\s*(\([^()]*\))?\s*:\s*(#.*)?$")
-_DEF_LINE = re.compile(r"^(async\s+)?def\s+\w+\s*\(.*\)\s*(->[^:]*)?:\s*(#.*)?$")
+# A def header is ``(async )def name(...)`` then the end header_tail_at checks (one
+# regular expression for the whole line backtracks quadratically on a line of ")->").
+_DEF_START = re.compile(r"(async\s+)?def\s+\w+\s*\(")
+_CLOSE_PAREN = re.compile(r"\)")
 _CODE_START = re.compile(r"^\s*(class\s+\w+|def\s+\w+|self\s*\.\s*\w+)")
 _ASSIGN_LINE = re.compile(r"^\s*(?:self\s*\.\s*)?(\w+)\s*(?::[^=]*)?=(?!=)\s*(.*)$", re.S)
 # SyntaxError messages of a statement that more lines could complete.
 _INCOMPLETE = ("never closed", "unexpected EOF", "EOF while", "unterminated triple-quoted")
 _MAX_STATEMENT_LINES = 40
 _JOIN_BUDGET = 2000  # extra ast.parse calls one output may cost when joining lines
+# ... and characters re-parsed: with lines of any length the calls alone do not bound the work.
+_JOIN_CHAR_BUDGET = 4 * MAX_OUTPUT_CHARS
+# What ast.parse raises on text it cannot read: SyntaxError, ValueError (NUL bytes, lone
+# surrogates, integer literals over 4,300 digits), and RecursionError or MemoryError for
+# nesting deeper than the parser's stack (e.g. "-" * 3000 + "1").
+_NESTING_ERRORS = (RecursionError, MemoryError)
 # A line that starts a statement a format writes (never swallowed into an open one).
 _OUR_STATEMENT = re.compile(
     r"^\s*(self\s*\.\s*(belief|argument|stance|graph)\s*[:=]|self\s*\.\s*graph\s*\.\s*add_edge\b)"
@@ -413,6 +432,25 @@ class _Statement:
     at_end: bool = False  # the statement runs to the end of the text
 
 
+def _is_def_line(stripped: str) -> bool:
+    """``(async )def name(...)`` ending like a header: ``-> T:``, ``:`` and an optional comment."""
+    m = _DEF_START.match(stripped)
+    if m is None:
+        return False
+    closes = (c.end() for c in _CLOSE_PAREN.finditer(stripped, m.end()))
+    return header_tail_at(stripped, closes) is not None
+
+
+def _parse(source: str) -> tuple[tuple[ast.stmt, ...] | None, str]:
+    """``ast.parse(source)``'s statements, or ``None`` and why not (never raises)."""
+    try:
+        return tuple(ast.parse(source).body), ""
+    except (SyntaxError, ValueError) as e:
+        return None, str(getattr(e, "msg", e))
+    except _NESTING_ERRORS:
+        return None, "too deeply nested to read"
+
+
 def _statements(lines: list[str], offset: int) -> Iterator[_Statement | _ClassHeader]:
     """Statements of ``lines`` one at a time, and class header lines.
 
@@ -421,11 +459,11 @@ def _statements(lines: list[str], offset: int) -> Iterator[_Statement | _ClassHe
     quotes are still open takes the next lines until it parses.
     """
     i, n = 0, len(lines)
-    budget = _JOIN_BUDGET
+    budget, chars = _JOIN_BUDGET, _JOIN_CHAR_BUDGET
     last = max((k for k, ln in enumerate(lines) if ln.strip()), default=-1)
     while i < n:
         stripped = lines[i].strip()
-        if not stripped or stripped.startswith("#") or _DEF_LINE.match(stripped):
+        if not stripped or stripped.startswith("#") or _is_def_line(stripped):
             i += 1
             continue
         if _CLASS_LINE.match(stripped):
@@ -433,17 +471,15 @@ def _statements(lines: list[str], offset: int) -> Iterator[_Statement | _ClassHe
             i += 1
             continue
         line = offset + i + 1
-        try:
-            nodes: tuple[ast.stmt, ...] | None = tuple(ast.parse(stripped).body)
-        except (SyntaxError, ValueError) as e:  # ValueError: null bytes
-            err = str(getattr(e, "msg", e))
-        else:
-            yield _Statement(line, nodes or (), stripped, at_end=i >= last)
+        nodes, err = _parse(stripped)
+        if nodes is not None:
+            yield _Statement(line, nodes, stripped, at_end=i >= last)
             i += 1
             continue
-        if _incomplete(err) and budget > 0:
-            nodes, j = _join_statement(lines, i, stripped)
+        if _incomplete(err) and budget > 0 and chars > 0:
+            nodes, j, spent = _join_statement(lines, i, stripped, chars)
             budget -= j - i
+            chars -= spent
             if nodes is not None:
                 yield _Statement(line, nodes, "\n".join([stripped, *lines[i + 1 : j + 1]]), at_end=j >= last)
                 i = j + 1
@@ -466,23 +502,31 @@ def _incomplete(message: str) -> bool:
     return any(h in message for h in _INCOMPLETE)
 
 
-def _join_statement(lines: list[str], i: int, first: str) -> tuple[tuple[ast.stmt, ...] | None, int]:
+def _join_statement(
+    lines: list[str], i: int, first: str, char_budget: int
+) -> tuple[tuple[ast.stmt, ...] | None, int, int]:
     """Parse ``first`` with the lines after ``i`` until it is complete.
 
     Returns the statement's nodes and its last line index; or ``None`` and the last line
-    of the broken statement: ``i`` when more lines made it wrong rather than complete,
-    else the last line it stayed open to (the end of the text, or of the window of
-    :data:`_MAX_STATEMENT_LINES` lines, which are then skipped as one broken statement).
+    of the broken statement: ``i`` when more lines made it wrong rather than complete (or
+    re-parsing would pass ``char_budget`` characters), else the last line it stayed open to
+    (the end of the text, or of the window of :data:`_MAX_STATEMENT_LINES` lines, which are
+    then skipped as one broken statement).  The third value is the characters parsed.
     """
     j = i
+    spent = 0
     for j in range(i + 1, min(len(lines), i + _MAX_STATEMENT_LINES)):
-        try:
-            return tuple(ast.parse("\n".join([first, *lines[i + 1 : j + 1]])).body), j
-        except (SyntaxError, ValueError) as e:
-            # Any error on the text's last line may be the cut (e.g. a string left open).
-            if not _incomplete(str(getattr(e, "msg", e))) and j < len(lines) - 1:
-                return None, i
-    return None, j
+        source = "\n".join([first, *lines[i + 1 : j + 1]])
+        spent += len(source)
+        if spent > char_budget:
+            return None, i, spent
+        nodes, err = _parse(source)
+        if nodes is not None:
+            return nodes, j, spent
+        # Any error on the text's last line may be the cut (e.g. a string left open).
+        if not _incomplete(err) and j < len(lines) - 1:
+            return None, i, spent
+    return None, j, spent
 
 
 def _str_constant(node: ast.expr | None) -> str | None:
@@ -540,13 +584,14 @@ def _graph_string(value: str, line: int, out: _Collected, terminated: bool) -> N
 def _read_code(text: str) -> _Collected:
     """Collect field assignments and triples from code-format text (never executed)."""
     out = _Collected()
-    clean = clean_output(text, CODE_SEPARATOR, code_start=_CODE_START)
+    clean = prepare_output(text, CODE_SEPARATOR, code_start=_CODE_START)
     out.problems.extend(clean.problems)
-    lines = clean.text.split("\n")
+    lines = clean.lines
     # Whether the text stops right where the last statement does (no newline, fence or
     # separator after it): only then can a statement at the end be a cut-off one.
+    raw = clean.raw
     last_line = clean.text.rstrip().rsplit("\n", 1)[-1].strip()
-    ends_open = bool(last_line) and not text.endswith(("\n", "\r")) and text.rstrip().endswith(last_line)
+    ends_open = bool(last_line) and not raw.endswith(("\n", "\r")) and raw.rstrip().endswith(last_line)
     for st in _statements(lines, clean.line_offset):
         if isinstance(st, _ClassHeader):
             if out.saw_graph:
@@ -556,14 +601,15 @@ def _read_code(text: str) -> _Collected:
         if not st.nodes:
             _read_broken(st, out, ends_open)
             continue
+        # Once per statement, not per node: a line of thousands of "a;" is one statement.
+        cut = _looks_cut(st, ends_open)
+        shown = st.source.splitlines()[0][:60]
         for node in st.nodes:
-            if not _read_node(node, st, out, cut=node is st.nodes[-1] and _looks_cut(st, ends_open)):
-                if _looks_cut(st, ends_open):
+            if not _read_node(node, st, out, cut=node is st.nodes[-1] and cut):
+                if cut:
                     out.truncated(f"the output stops inside {st.source[:40]!r}", st.line)
                 else:
-                    out.problems.append(
-                        Problem(ProblemKind.EXTRA, f"ignored statement {st.source.splitlines()[0][:60]!r}", st.line)
-                    )
+                    out.problems.append(Problem(ProblemKind.EXTRA, f"ignored statement {shown!r}", st.line))
     return out
 
 
@@ -823,9 +869,9 @@ _TEXT_KEY = re.compile(r"^\s*(belief|argument|stance|graph)\s*:\s?(.*)$", re.I)
 
 def _read_text(text: str) -> _Collected:
     out = _Collected()
-    clean = clean_output(text, CODE_SEPARATOR)
+    clean = prepare_output(text, CODE_SEPARATOR)
     out.problems.extend(clean.problems)
-    lines = clean.text.split("\n")
+    lines = clean.lines
     first_key = next((k for k, ln in enumerate(lines) if _TEXT_KEY.match(ln)), len(lines))
     has_graph_key = any((m := _TEXT_KEY.match(ln)) and m.group(1).lower() == "graph" for ln in lines)
     graph_parts: list[str] = []

@@ -23,7 +23,15 @@ completions can be reused byte for byte:
     the participants?`` answered by ``X does not exist`` / ``X is located at unknown
     place`` / ``X is located at L`` lines.
 
-Parsing never executes model text.  A cell the output does not fill is :data:`MISSING`
+Parsing never executes model text, and returns a :class:`~cocogen.types.ParseResult` for
+any text (never raises).  It reads at most :data:`~cocogen.parsing.MAX_OUTPUT_CHARS`
+(256 Ki) characters (the rest is an ``EXTRA`` problem) in time linear in what it reads.
+A table built from what the output declares (no query) has at most 400 steps and 200
+participants (ten times the input limits); larger ``state_i``, ``step i``, ``participant i``
+or ``Question i`` numbers (or any of more than six digits) are reported and ignored, so
+memory stays under 10 MB for any text (``bench/bench_fuzz.py``).
+
+A cell the output does not fill is :data:`MISSING`
 (an empty string, never a valid location) and is reported as a
 :attr:`~cocogen.types.ProblemKind.MISSING_STEP` problem; metrics count it as wrong.
 
@@ -38,6 +46,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +56,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from cocogen import settings
 from cocogen.errors import ConfigError, DataError, InputError
 from cocogen.jsonl import read_jsonl
-from cocogen.parsing import clean_output, read_literal
+from cocogen.parsing import header_tail_at, prepare_output, read_literal
 from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, Reference, TaskBase, read_fewshot, validate_input
 from cocogen.types import ABSENT, UNKNOWN, Example, Graph, ParseResult, Problem, ProblemKind, StateTable
 
@@ -72,6 +81,16 @@ MAX_PARTICIPANTS = 20
 MAX_INPUT_CHARS = 2000  # sentences and participant names together; the largest ProPara paragraph has ~1000
 
 _SIMILAR = 0.8  # difflib ratio above which a function name or question still names its step
+# difflib's ratio is quadratic in the names' length: longer ones (no real step is close to
+# this: inputs are capped at MAX_INPUT_CHARS in all) must match exactly.
+_SIMILAR_MAX_CHARS = 1000
+# The largest table a parser builds from what an output declares (without a query, or
+# past its size): ten times the input limits.  Larger state, step or question numbers are
+# reported and ignored, so a few bytes ("state_99999999 = ...") cannot size a huge table.
+_MAX_OUTPUT_STEPS = 10 * MAX_SENTENCES
+_MAX_OUTPUT_PARTICIPANTS = 10 * MAX_PARTICIPANTS
+_MAX_DIGITS = 6  # int() of longer digit strings is never needed (and over 4,300 digits it raises)
+_PAST_LIMITS = 10**_MAX_DIGITS  # what a number of more digits reads as
 _ARTICLES = frozenset({"the", "a", "an"})
 _QUESTION_PREFIX = "the location/state of "
 _UNK = "UNK"  # how the code format writes UNKNOWN
@@ -112,7 +131,23 @@ def _loose(s: str) -> str:
 def _similar(a: str, b: str) -> bool:
     """Names that differ by a typo or a dropped word still count as the same step."""
     ka, kb = _loose(a), _loose(b)
-    return ka == kb or difflib.SequenceMatcher(None, ka, kb, autojunk=False).ratio() >= _SIMILAR
+    if ka == kb:
+        return True
+    if max(len(ka), len(kb)) > _SIMILAR_MAX_CHARS:
+        return False
+    matcher = difflib.SequenceMatcher(None, ka, kb, autojunk=False)
+    # The cheap upper bounds first: the same answer, without the quadratic work when they say no.
+    return matcher.real_quick_ratio() >= _SIMILAR and matcher.quick_ratio() >= _SIMILAR and matcher.ratio() >= _SIMILAR
+
+
+def _number(digits: str) -> int:
+    """A step, state or question number as written; one of more than six digits is past every limit."""
+    return int(digits) if len(digits) <= _MAX_DIGITS else _PAST_LIMITS
+
+
+def _shown(digits: str) -> str:
+    """A number for a message: as read, shortened when it is long."""
+    return str(int(digits)) if len(digits) <= _MAX_DIGITS else digits[:_MAX_DIGITS] + "…"
 
 
 def _check_shape(t: StateTable) -> None:
@@ -188,20 +223,21 @@ class _Cells:
         return StateTable(tuple(sentences), tuple(participants), states)
 
 
-def _ends_mid_line(raw: str, content: str) -> bool:
-    """Whether the output stops inside its last line (as a completion cut by max_tokens does).
-
-    Only when nothing was removed after the content (no ``# END``, no closing fence) and
-    it does not end with a newline.
-    """
-    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    return not content.endswith("\n") and raw.endswith(content)
-
-
 def _note_cut(cells: _Cells, cut: bool, size: int, line: int) -> None:
     """An output that ends mid-line with cells still unfilled was cut off (e.g. by max_tokens)."""
     if cut and len(cells.cells) < size and not any(p.kind is ProblemKind.TRUNCATED for p in cells.problems):
         cells.add(ProblemKind.TRUNCATED, "the output ends mid-line before every state was written", line)
+
+
+def _at_most_steps(sentences: list[str], cells: _Cells) -> list[str]:
+    """The first :data:`_MAX_OUTPUT_STEPS` sentences read from an output, the rest reported."""
+    if len(sentences) <= _MAX_OUTPUT_STEPS:
+        return sentences
+    cells.add(
+        ProblemKind.EXTRA,
+        f"the output describes {len(sentences)} steps; only the first {_MAX_OUTPUT_STEPS} were read",
+    )
+    return sentences[:_MAX_OUTPUT_STEPS]
 
 
 def _compare_header(
@@ -234,13 +270,41 @@ def _compare_header(
 
 _CODE_START = re.compile(r"^\s*(def\s|#|state_\d)")
 _MAIN = re.compile(r"^def\s+main\s*\(\s*\)\s*:\s*(#.*)?$")
-_DEF = re.compile(r"^(?P<indent>\s*)def\s+(?P<name>.*?)\s*\(\s*\)\s*(?:->[^:]*)?:\s*(?:#.*)?$")
+_DEF_HEAD = re.compile(r"(?P<indent>\s*)def\s+")
+_EMPTY_PARENS = re.compile(r"\(\s*\)")
 _DEF_START = re.compile(r"^\s*def\b")
 _ASSIGN = re.compile(r"^\s*state_(?P<idx>\d+)\s*=(?!=)(?P<rhs>.*)$")
 _STATE_LIKE = re.compile(r"^\s*state_")
-_TRACKS = re.compile(r"^\s*#\s*state_(?P<idx>\d+)\s+tracks\s+(?:the\s+location/state\s+of\s+)?(?P<name>.*?)\s*$")
-_COMMENT = re.compile(r"^\s*#\s?(?P<text>.*?)\s*$")
+# "(?:.*\S)?" rather than a lazy ".*?" before "\s*$": the same text without its trailing
+# spaces, but linear (a lazy group retries "\s*$" at every character of a run of spaces).
+_TRACKS = re.compile(r"^\s*#\s*state_(?P<idx>\d+)\s+tracks\s+(?:the\s+location/state\s+of\s+)?(?P<name>(?:.*\S)?)\s*$")
+_COMMENT = re.compile(r"^\s*#\s?(?P<text>(?:.*\S)?)\s*$")
 _HARMLESS = re.compile(r"^\s*(pass|return\b.*|\.\.\.)\s*$")
+
+
+def _def_header(line: str) -> tuple[str, str] | None:
+    """``(indent, name)`` of a step function header ``def <name>():`` (the name may hold any punctuation).
+
+    The regular expression ``^(\\s*)def\\s+(.*?)\\s*\\(\\s*\\)\\s*(?:->[^:]*)?:\\s*(?:#.*)?$``, matched in
+    linear time: the name ends at the first ``()`` after which the line ends as a header does.
+
+    Examples
+    --------
+    >>> _def_header("\\tdef nitrogen_re-enters_soil():")
+    ('\\t', 'nitrogen_re-enters_soil')
+    >>> _def_header("def f(x):") is None
+    True
+    """
+    m = _DEF_HEAD.match(line)
+    if m is None:
+        return None
+    opens: dict[int, int] = {}  # end of "()" -> where it starts
+    for p in _EMPTY_PARENS.finditer(line, m.end()):
+        opens[p.end()] = p.start()
+    end = header_tail_at(line, opens)
+    if end is None:
+        return None
+    return m["indent"], line[m.end() : opens[end]].rstrip()
 
 
 @dataclass
@@ -321,15 +385,14 @@ class ProParaCode:
     # ------------------------------------------------------------------- parse
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = _as_table(query) if query is not None else None
-        clean = clean_output(text, self.separator, _CODE_START)
+        clean = prepare_output(text, self.separator, _CODE_START)
+        if clean.is_empty:
+            return clean.empty_result()
         cells = _Cells(list(clean.problems))
-        lines = clean.text.split("\n")
-        nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
-        if not nonblank:
-            cells.add(ProblemKind.EMPTY, "the output is empty")
-            return ParseResult(None, tuple(cells.problems))
-        last = nonblank[-1]
-        cut = _ends_mid_line(text, clean.text)
+        lines = clean.lines
+        last = max(i for i, ln in enumerate(lines) if ln.strip())
+        cut = clean.ends_mid_line  # the output stops inside its last line, as one cut by max_tokens does
+        limit = max(_MAX_OUTPUT_PARTICIPANTS, len(q.participants)) if q is not None else _MAX_OUTPUT_PARTICIPANTS
 
         header = False
         sentences: list[str] = []
@@ -351,7 +414,12 @@ class ProParaCode:
             m = _TRACKS.match(raw)
             if m:
                 if not blocks:
-                    idx = int(m["idx"])
+                    idx = _number(m["idx"])
+                    if idx >= limit:
+                        cells.add(
+                            ProblemKind.BAD_VALUE, f"state_{_shown(m['idx'])} is not a plausible state; ignored", ln
+                        )
+                        continue
                     if idx in tracks:
                         cells.add(ProblemKind.DUPLICATE, f"state_{idx} is described twice", ln)
                     tracks[idx] = m["name"]
@@ -361,9 +429,9 @@ class ProParaCode:
                 if header and not blocks and not tracks:
                     sentences.append(m["text"])
                 continue
-            m = _DEF.match(raw)
-            if m and not (m["name"] == "main" and not m["indent"]):
-                blocks.append(_Block(m["name"].strip(), ln))
+            d = _def_header(raw)
+            if d and not (d[1] == "main" and not d[0]):
+                blocks.append(_Block(d[1].strip(), ln))
                 continue
             if _DEF_START.match(raw):
                 if is_last:
@@ -373,7 +441,7 @@ class ProParaCode:
                 continue
             m = _ASSIGN.match(raw)
             if m:
-                self._assignment(m, raw, ln, is_last, cut, blocks, cells)
+                self._assignment(m, raw, ln, is_last, cut, blocks, cells, limit)
                 continue
             if (is_last and cut) or (is_last and _STATE_LIKE.match(raw)):
                 cells.add(ProblemKind.TRUNCATED, "the output stops mid-line; the cut line was dropped", ln)
@@ -390,7 +458,7 @@ class ProParaCode:
                 _compare_header(sentences if header else None, tracks, q, cells, lower=True)
             sent, parts = list(q.sentences), list(q.participants)
         elif header:
-            sent = sentences
+            sent = _at_most_steps(sentences, cells)
             width = max([*tracks, *(k for b in blocks for k in b.values)], default=-1) + 1
             parts = [tracks.get(k, f"state_{k}") for k in range(width)]
             if len(tracks) != width:
@@ -404,10 +472,20 @@ class ProParaCode:
 
     @staticmethod
     def _assignment(
-        m: re.Match[str], raw: str, ln: int, is_last: bool, cut: bool, blocks: list[_Block], cells: _Cells
+        m: re.Match[str],
+        raw: str,
+        ln: int,
+        is_last: bool,
+        cut: bool,
+        blocks: list[_Block],
+        cells: _Cells,
+        limit: int,
     ) -> None:
+        idx = _number(m["idx"])
+        if idx >= limit:
+            cells.add(ProblemKind.BAD_VALUE, f"state_{_shown(m['idx'])} is not a plausible state; ignored", ln)
+            return
         lit = read_literal(m["rhs"])
-        idx = int(m["idx"])
         if lit.kind in ("incomplete", "empty") or (is_last and cut and lit.kind == "other"):
             if is_last:
                 cells.add(ProblemKind.TRUNCATED, f"the output stops inside the value of state_{idx}", ln)
@@ -440,7 +518,7 @@ class ProParaCode:
     def _infer(blocks: list[_Block], tracks: dict[int, str], cells: _Cells) -> tuple[list[str], list[str]]:
         """Without a query or header, take sentences from function names and participants from indices."""
         named = blocks[1:] if blocks and blocks[0].name == "init" else blocks
-        sent = [b.name.replace("_", " ") for b in named]
+        sent = _at_most_steps([b.name.replace("_", " ") for b in named], cells)
         width = max([*tracks, *(k for b in blocks for k in b.values)], default=-1) + 1
         parts = [tracks.get(k, f"state_{k}") for k in range(width)]
         if blocks:
@@ -504,9 +582,9 @@ class ProParaCode:
 # --------------------------------------------------------------------------- text format
 
 _TEXT_START = re.compile(r"^\s*(Document\s*$|step\s+\d+\s*:|List of participants|participant\s+\d+\s*:|Question\s+\d+)")
-_STEP = re.compile(r"^\s*step\s+(?P<i>\d+)\s*:\s?(?P<text>.*?)\s*$")
-_PARTICIPANT = re.compile(r"^\s*participant\s+(?P<i>\d+)\s*:\s?(?P<text>.*?)\s*$")
-_QUESTION = re.compile(r"^\s*Question\s+(?P<i>\d+)\s*:\s*(?P<rest>.*?)\s*$")
+_STEP = re.compile(r"^\s*step\s+(?P<i>\d+)\s*:\s?(?P<text>(?:.*\S)?)\s*$")
+_PARTICIPANT = re.compile(r"^\s*participant\s+(?P<i>\d+)\s*:\s?(?P<text>(?:.*\S)?)\s*$")
+_QUESTION = re.compile(r"^\s*Question\s+(?P<i>\d+)\s*:\s*(?P<rest>(?:.*\S)?)\s*$")
 _QUESTION_FULL = re.compile(r"^after step\s+\d+\s*\((?P<step>.*)\)\s*is executed where are the participants\?$")
 
 
@@ -514,6 +592,7 @@ _QUESTION_FULL = re.compile(r"^after step\s+\d+\s*\((?P<step>.*)\)\s*is executed
 class _Question:
     t: int
     line: int
+    shown: str  # the number as written, for messages
     answers: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -588,15 +667,13 @@ class ProParaText:
 
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = _as_table(query) if query is not None else None
-        clean = clean_output(text, self.separator, _TEXT_START)
+        clean = prepare_output(text, self.separator, _TEXT_START)
+        if clean.is_empty:
+            return clean.empty_result()
         cells = _Cells(list(clean.problems))
-        lines = clean.text.split("\n")
-        nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
-        if not nonblank:
-            cells.add(ProblemKind.EMPTY, "the output is empty")
-            return ParseResult(None, tuple(cells.problems))
-        last = nonblank[-1]
-        cut = _ends_mid_line(text, clean.text)
+        lines = clean.lines
+        last = max(i for i, ln in enumerate(lines) if ln.strip())
+        cut = clean.ends_mid_line  # the output stops inside its last line, as one cut by max_tokens does
 
         header = False
         steps: dict[int, str] = {}
@@ -618,7 +695,7 @@ class ProParaText:
                 continue
             m = _QUESTION.match(raw)
             if m:
-                questions.append(_Question(int(m["i"]), ln))
+                questions.append(_Question(_number(m["i"]), ln, _shown(m["i"])))
                 full = _QUESTION_FULL.match(m["rest"])
                 if full:
                     step_texts[len(questions) - 1] = (full["step"], ln)
@@ -627,8 +704,8 @@ class ProParaText:
                 continue
             if not questions:
                 m = _STEP.match(raw) or _PARTICIPANT.match(raw)
-                if m:
-                    (steps if m.re is _STEP else parts)[int(m["i"])] = m["text"]
+                if m and _number(m["i"]) <= (_MAX_OUTPUT_STEPS if m.re is _STEP else _MAX_OUTPUT_PARTICIPANTS):
+                    (steps if m.re is _STEP else parts)[_number(m["i"])] = m["text"]
                     continue
             if questions:
                 questions[-1].answers.append((s, ln))
@@ -652,7 +729,7 @@ class ProParaText:
         last_line = clean.line_offset + last + 1
         for k, qu in enumerate(questions):
             if qu.t > n:
-                cells.add(ProblemKind.EXTRA, f"Question {qu.t}: there is no step {qu.t}; ignored", qu.line)
+                cells.add(ProblemKind.EXTRA, f"Question {qu.shown}: there is no step {qu.shown}; ignored", qu.line)
                 continue
             if qu.t in present:
                 cells.add(ProblemKind.DUPLICATE, f"Question {qu.t} is answered twice; the second was ignored", qu.line)
@@ -729,19 +806,30 @@ class ProParaText:
     ) -> tuple[list[str], list[str]]:
         """Without a query or header: sentences from the questions, participants from the answers."""
         names: list[str] = []
+        named: Counter[str] = Counter()  # names.count() without its scan of the list
+        more = 0
         for qu in questions:
-            seen: list[str] = []
+            seen: Counter[str] = Counter()
             for s, _ in qu.answers:
                 split = self._split(s)
                 if split is None:
                     continue
                 name = split[0]
-                seen.append(name)
+                seen[name] += 1
                 # A name repeated within one question is a second participant of that name.
-                if seen.count(name) > names.count(name):
+                if seen[name] > named[name]:
+                    if len(names) >= _MAX_OUTPUT_PARTICIPANTS:
+                        more += 1
+                        continue
                     names.append(name)
+                    named[name] += 1
+        if more:
+            cells.add(
+                ProblemKind.EXTRA,
+                f"the answers name more than {_MAX_OUTPUT_PARTICIPANTS} participants; the others were ignored",
+            )
         by_t = {qu.t: step_texts[k][0] for k, qu in enumerate(questions) if k in step_texts}
-        n = max((qu.t for qu in questions), default=0)
+        n = max((qu.t for qu in questions if qu.t <= _MAX_OUTPUT_STEPS), default=0)
         sent = [by_t.get(t, f"step {t}") for t in range(1, n + 1)]
         if questions:
             cells.add(ProblemKind.MISMATCH, "no document and no query: sentences were taken from the questions")

@@ -68,6 +68,17 @@ with edges), but a last edge that looks whole is kept: ``step0 -> step1`` may be
 parenthesis and do not have this weakness.  When the output is cut, an ``add_edge`` or
 ``add_node`` counts only once its closing parenthesis is written, and a step method once
 its return string is closed.
+
+Bounds
+------
+Every parser returns a :class:`~cocogen.types.ParseResult` for any text (never raises).
+It reads at most :data:`~cocogen.parsing.MAX_OUTPUT_CHARS` (256 Ki) characters of an
+output (the rest is an ``EXTRA`` problem), and its time is linear in what it reads: one
+pass of the tokenizer (code formats) or of the lines (text), with no pattern that
+backtracks over a line.  Step numbers and counts of more than six digits, step numbers
+above 1,000 and step counts above 1,001 are ``BAD_VALUE`` junk, so no output sizes a list
+by what it declares.  Memory is measured at under 40 MB for the worst text at the cap
+(``bench/bench_fuzz.py``: one-character tokens), about 150 bytes per character read.
 """
 
 from __future__ import annotations
@@ -87,7 +98,7 @@ import networkx as nx
 from cocogen import settings
 from cocogen.errors import ConfigError, DataError
 from cocogen.jsonl import read_jsonl
-from cocogen.parsing import Tok, clean_output, scan_resync, string_value
+from cocogen.parsing import Tok, prepare_output, scan_resync, string_value
 from cocogen.tasks.base import (
     CODE_SEPARATOR,
     Format,
@@ -123,12 +134,13 @@ MIN_STEPS = 2
 MAX_STEPS = 30  # proScript scripts have 5-9 steps; 30 leaves room without inviting essays
 MAX_TEXT_CHARS = 2000  # per goal or step; a step is a short sentence, so more is a paste error
 _MAX_INDEX = 1000  # step numbers above this in model output are junk, not steps
+_MAX_COUNT = _MAX_INDEX + 1  # ... and so are step counts above this (they would size lists of missing steps)
+_MAX_DIGITS = 6  # int() of longer digit strings is never needed (and over 4,300 digits it raises)
 _MAX_LISTED = 8  # names listed in one problem message
 
 _DATA_SUBDIR = {"script": "proscript_script_generation", "edge": "proscript_edge_prediction"}
 
 _NODE = re.compile(r"\s*step\s*(\d+)\s*", re.IGNORECASE)
-_ARROW = re.compile(r"\s*(.*?)\s*->\s*(.*?)\s*", re.DOTALL)
 
 
 # --------------------------------------------------------------------------- naming
@@ -180,7 +192,27 @@ def _quote(s: str) -> str:
 
 def _node_index(name: str) -> int | None:
     m = _NODE.fullmatch(name)
-    return int(m.group(1)) if m and len(m.group(1)) <= 6 else None
+    return int(m.group(1)) if m and len(m.group(1)) <= _MAX_DIGITS else None
+
+
+def _step_number(digits: str) -> int:
+    """A step number or count as written; one of more digits reads as past every limit (junk)."""
+    return int(digits) if len(digits) <= _MAX_DIGITS else _MAX_COUNT + 1
+
+
+def _arrow(item: str) -> tuple[str, str] | None:
+    """``(a, b)`` of ``"a -> b"``: split at the first ``->``, surrounding whitespace dropped.
+
+    What the regular expression ``\\s*(.*?)\\s*->\\s*(.*?)\\s*`` (full match) finds, without
+    its quadratic backtracking on long runs of spaces.
+
+    Examples
+    --------
+    >>> _arrow(" step0 ->  step1 "), _arrow("step0 - step1")
+    (('step0', 'step1'), None)
+    """
+    a, sep, b = item.partition("->")
+    return (a.strip(), b.strip()) if sep else None
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -472,12 +504,6 @@ def _assemble(
     return ParseResult(Script(goal, num, steps, tuple(edges)), tuple(problems))
 
 
-def _runs_to_end(text: str, cleaned: str) -> bool:
-    """True when the cleaned answer reaches the end of the output: no ``# END``, closing fence
-    or other content came after it, so the model may have been cut off mid-answer."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").endswith(cleaned)
-
-
 # --------------------------------------------------------------------------- token helpers
 
 
@@ -572,7 +598,7 @@ def _scan_code_tokens(text: str, open_end: bool, offset: int) -> list[Tok]:
     ``steps = 1`` may be ``return`` or ``steps = 12`` cut short; only strings and brackets
     show by themselves that they are complete.
     """
-    toks = [Tok(t.type, t.string, t.line + offset, t.col, t.at_end) for t in scan_resync(text)]
+    toks = scan_resync(text, line_offset=offset)
     if open_end and toks and toks[-1].type in (tokenize.NAME, tokenize.NUMBER):
         last = toks[-1]
         toks[-1] = Tok(tokenize.ERRORTOKEN, "the text ends inside a word", last.line, last.col, at_end=True)
@@ -652,19 +678,18 @@ class CodeFormat:
 
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = None if query is None else _as_script(query, "the query")
-        clean = clean_output(text, self.separator, self._START)
-        if not clean.text.strip():
-            return ParseResult(None, (*clean.problems, Problem(ProblemKind.EMPTY, "the output is empty")))
-        to_end = _runs_to_end(text, clean.text)
-        open_end = to_end and not clean.text.endswith("\n")  # the last token may be a cut word
-        segments = self._scan(_scan_code_tokens(clean.text, open_end, clean.line_offset), open_end)
+        out = prepare_output(text, self.separator, self._START)
+        if out.is_empty:
+            return out.empty_result()
+        open_end = out.ends_mid_line  # the last token may be a cut word
+        segments = self._scan(_scan_code_tokens(out.text, open_end, out.line_offset), open_end)
         return _finish(
             self.mode,
             segments,
             q,
             class_name(q.goal) if q is not None else None,
-            clean.problems,
-            not to_end,
+            out.problems,
+            not out.runs_to_end,
             self._WORDING,
         )
 
@@ -709,6 +734,8 @@ class CodeFormat:
         if ok and _ends_statement(toks, v.end, toks[v.end - 1].line):
             if what == "title":
                 seg.goal = seg.goal or (v.value, line)
+            elif v.value > _MAX_COUNT:
+                seg.issue(ProblemKind.BAD_VALUE, f"steps on line {line} is not a plausible number of steps", line)
             elif seg.declared is None:
                 seg.declared = (v.value, line)
             return v.end
@@ -749,7 +776,7 @@ class CodeFormat:
             if v.kind == "error":
                 return v.end
             if v.kind == "str" and _ends_statement(toks, v.end, toks[v.end - 1].line):
-                k = int(m.group(1))
+                k = _step_number(m.group(1))
                 if k > _MAX_INDEX:
                     seg.issue(ProblemKind.BAD_VALUE, f"{name} on line {line} is not a plausible step number", line)
                 else:
@@ -789,14 +816,14 @@ class CodeFormat:
                 j += 1
             elif t.type == tokenize.STRING:
                 v = string_value(t)
-                m = _ARROW.fullmatch(v) if v is not None else None
+                m = _arrow(v) if v is not None else None
                 if m is None:
                     shown = (v if v is not None else t.string)[:60]
                     seg.issue(
                         ProblemKind.BAD_VALUE, f"{shown!r} on line {t.line} is not an edge 'stepA -> stepB'", t.line
                     )
                 else:
-                    seg.edges.append((m.group(1), m.group(2), t.line))
+                    seg.edges.append((m[0], m[1], t.line))
                 j += 1
             elif _is_name(toks, j) and t.string in ("def", "class") and toks[j - 1].line < t.line:
                 seg.issue(ProblemKind.SYNTAX, f"the relations list is not closed before line {t.line}", t.line)
@@ -875,19 +902,18 @@ class NetworkxFormat:
 
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = None if query is None else _as_script(query, "the query")
-        clean = clean_output(text, self.separator, self._START)
-        if not clean.text.strip():
-            return ParseResult(None, (*clean.problems, Problem(ProblemKind.EMPTY, "the output is empty")))
-        to_end = _runs_to_end(text, clean.text)
-        open_end = to_end and not clean.text.endswith("\n")  # the last token may be a cut word
-        segments = self._scan(_scan_code_tokens(clean.text, open_end, clean.line_offset), open_end)
+        out = prepare_output(text, self.separator, self._START)
+        if out.is_empty:
+            return out.empty_result()
+        open_end = out.ends_mid_line  # the last token may be a cut word
+        segments = self._scan(_scan_code_tokens(out.text, open_end, out.line_offset), open_end)
         return _finish(
             self.mode,
             segments,
             q,
             function_name(q.goal) if q is not None else None,
-            clean.problems,
-            not to_end,
+            out.problems,
+            not out.runs_to_end,
             self._WORDING,
         )
 
@@ -999,7 +1025,9 @@ class NetworkxFormat:
         goal, steps = kw.get("goal"), kw.get("steps")
         if isinstance(goal, str) and seg.goal is None:
             seg.goal = (goal, line)
-        if isinstance(steps, int) and seg.declared is None:
+        if isinstance(steps, int) and steps > _MAX_COUNT:
+            seg.issue(ProblemKind.BAD_VALUE, f"steps={steps} on line {line} is not a plausible number of steps", line)
+        elif isinstance(steps, int) and seg.declared is None:
             seg.declared = (steps, line)
         if (
             status == "bad"
@@ -1155,19 +1183,18 @@ class TextFormat:
 
     def parse(self, text: str, query: Graph | None = None) -> ParseResult:
         q = None if query is None else _as_script(query, "the query")
-        clean = clean_output(text, self.separator, self._START)
-        if not clean.text.strip():
-            return ParseResult(None, (*clean.problems, Problem(ProblemKind.EMPTY, "the output is empty")))
+        out = prepare_output(text, self.separator, self._START)
+        if out.is_empty:
+            return out.empty_result()
         # Without an end marker, only a line break or what follows the answer says its last item is whole.
-        to_end = _runs_to_end(text, clean.text)
-        segments = self._scan(clean.text, not to_end or clean.text.endswith("\n"), clean.line_offset)
+        segments = self._scan(out.text, not out.ends_mid_line, out.line_offset)
         return _finish(
             self.mode,
             segments,
             q,
             q.goal if q is not None else None,
-            clean.problems,
-            not to_end,
+            out.problems,
+            not out.runs_to_end,
             self._WORDING,
         )
 
@@ -1185,8 +1212,9 @@ class TextFormat:
             if head is not None:
                 goal = _unescape(head.group(1))
                 seg = _Segment(header=goal, line=line, goal=(goal, line), last_line=line)
-                if len(head.group(2)) <= 6:
-                    seg.declared = (int(head.group(2)), line)
+                count = _step_number(head.group(2))
+                if count <= _MAX_COUNT:
+                    seg.declared = (count, line)
                 segs.append(seg)
                 continue
             seg.touch(line)
@@ -1200,16 +1228,14 @@ class TextFormat:
                         seg.cut_at(line)  # the text ends right after a ";": more was coming
                     continue
                 step = _TEXT_STEP.fullmatch(item)
-                arrow = None if step else _ARROW.fullmatch(item)
+                arrow = None if step else _arrow(item)
                 # Outputs end with edges, so an unfinished text ending in a step, or in something
                 # that is not yet "stepA -> stepB", was cut inside that item.
-                if is_final and (
-                    arrow is None or _node_index(arrow.group(1)) is None or _node_index(arrow.group(2)) is None
-                ):
+                if is_final and (arrow is None or _node_index(arrow[0]) is None or _node_index(arrow[1]) is None):
                     seg.cut_at(line)
                     continue
                 if step:
-                    k = int(step.group(1)) if len(step.group(1)) <= 6 else _MAX_INDEX + 1
+                    k = _step_number(step.group(1))
                     if k > _MAX_INDEX:
                         seg.issue(
                             ProblemKind.BAD_VALUE,
@@ -1221,7 +1247,7 @@ class TextFormat:
                         good += 1
                 elif arrow:
                     seg.started = True
-                    seg.edges.append((_unescape(arrow.group(1)), _unescape(arrow.group(2)), line))
+                    seg.edges.append((_unescape(arrow[0]), _unescape(arrow[1]), line))
                     good += 1
                 elif len(pieces) > 1 or good:
                     seg.issue(ProblemKind.SYNTAX, f"line {line}: {item[:60]!r} is neither a step nor an edge", line)
@@ -1287,8 +1313,8 @@ def _reference_graph(row: Any, path: Path, line: int) -> Script:
         raise bad(f"num_steps is {g.get('num_steps')!r} but the schema lists {len(steps)} steps")
     edges = []
     for r in relations:
-        m = _ARROW.fullmatch(r) if isinstance(r, str) else None
-        ia, ib = (_node_index(m.group(1)), _node_index(m.group(2))) if m else (None, None)
+        m = _arrow(r) if isinstance(r, str) else None
+        ia, ib = (_node_index(m[0]), _node_index(m[1])) if m else (None, None)
         if ia is None or ib is None or ia >= len(steps) or ib >= len(steps):
             raise bad(f"the relation {r!r} is not 'stepA -> stepB' between listed steps")
         edges.append((ia, ib))
