@@ -68,7 +68,7 @@ T = TypeVar("T")
 
 # Bump when the decoding procedure changes what is generated: it is part of the local
 # backend's signature, so cached completions of an older procedure are not reused.
-CONSTRAINTS_VERSION = 2
+CONSTRAINTS_VERSION = 3
 
 # A marker that every format writes unchanged (letters and digits only, so no escaping,
 # no case change in the values we put it in).
@@ -215,16 +215,35 @@ _STEP_CHARS = "A-Za-z0-9 ,.'!?&/-"  # a step is a plain English phrase
 
 
 def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
+    """The steps, one free value each; the last one may also be the goal itself.
+
+    A proScript script ends on its goal (92% of the dev scripts, and all our examples),
+    so for the last step the model chooses between writing the goal and writing a step
+    of its own.  A step repeated word for word, or an earlier step extended, is a small
+    model looping: refused, so the model writes another.
+    """
     n = q.num_steps
     steps: list[str] = []
     for i in range(n):
         filler = [_PLACEHOLDERS[0]] * (n - i - 1)
         g = replace(q, steps=(*steps, HOLE, *filler), edges=((0, 1),) if n > 1 else ())
         pre, stop = split_at_hole(fmt.render(g))
-        # A step repeated word for word is a small model looping; ask for another.
-        steps.append(
-            _free(dec, pre, stop, _STEP_BANNED, lim.step_tokens, forbidden=steps, final=_STEP_FINAL, charset=_STEP_CHARS)
+        spec = FreeSpec(
+            stop,
+            _without(_STEP_BANNED, stop),
+            max(1, min(lim.step_tokens, dec.budget_left)),
+            frozenset(steps),
+            _STEP_FINAL,
+            charset=_STEP_CHARS,
         )
+        goal = " ".join(q.goal.split())
+        if i == n - 1 and n > 1 and goal and goal not in steps:
+            done = replace(q, steps=(*steps, goal))
+            as_goal = common_prefix(fmt.render(replace(done, edges=e)) for e in (((0, 1),), ((1, 0),)))
+            idx, value = dec.choose([Option(as_goal), Option(pre, spec)])
+            steps.append(goal if idx == 0 else _clean(value or "", spec))
+        else:
+            steps.append(_clean(dec.choose([Option(pre, spec)])[1] or "", spec))
     return replace(q, num_steps=n, steps=tuple(steps), edges=())
 
 

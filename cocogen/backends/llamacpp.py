@@ -544,6 +544,10 @@ class LocalModel:
         masks = self._masks(spec.stop, spec.banned)
         out = bytearray()
         history: list[int] = []  # the value's own tokens, for the repetition rule
+        starts: list[int] = []  # len(out) before each of them
+        bans: dict[int, set[int]] = {}  # tokens refused at a depth, after a back-track
+        copies = {v for v in _norm_set(spec.forbidden) if " " in v}
+        backtracks = 0
         for i in range(spec.max_tokens):
             last = i == spec.max_tokens - 1
             m, skip = (self._healed_masks(head, spec.stop, spec.banned), len(head)) if head else (masks, 0)
@@ -564,15 +568,32 @@ class LocalModel:
                 if spec.charset:
                     allowed = _narrowed(allowed, self._made_of(spec.charset, m.stop_at, skip))
                 allowed = _narrowed(allowed, ~self._repeats(history))
+                if bans.get(len(history)):
+                    keep = np.ones(self.n_vocab, dtype=bool)
+                    keep[list(bans[len(history)])] = False
+                    allowed = _narrowed(allowed, keep)
                 tok = self._pick_value(logits, allowed, m.stop_at, skip, out, spec, s)
                 self.counters.sampled += 1
             piece = self.pieces[tok]
             cut = int(m.stop_at[tok])
+            if copies and len(history) >= 2 and backtracks < 8 and (cut < _BIG or piece[skip:].startswith(b" ")):
+                # The words so far are finished: if they are a refused value (an earlier
+                # step), the value would only extend it ("pick a fruit and a ...").  Take
+                # back the word that completed it and let the model write another.
+                if _norm(out.decode("utf-8", errors="ignore")) in copies:
+                    j = max(k for k in range(1, len(history)) if k == 1 or self.pieces[history[k]].startswith(b" "))
+                    bans.setdefault(j, set()).add(history[j])
+                    self._truncate(len(self._toks) - (len(history) - j))
+                    del out[starts[j] :]
+                    del history[j:], starts[j:]
+                    backtracks += 1
+                    continue
             head = b""
             if cut < _BIG:
                 out += piece[skip:cut]
                 self._pending = piece[:cut]
                 break
+            starts.append(len(out))
             out += piece[skip:]
             history.append(tok)
             self._eval([tok])
