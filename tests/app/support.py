@@ -12,9 +12,9 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from cocogen.app.state import SAMPLE_INPUTS
 from cocogen.tasks import REGISTRY
 from cocogen.types import ExplaGraph, Graph, Script, StateTable
-from cocogen.widgets import SAMPLE_INPUTS
 from tests.fakes.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def answers(data_dir: Path | None) -> dict[str, str]:
 def start(
     page: str | None = None, *, server: FakeOpenAIServer | None = None, backend: str = "openai", **state: Any
 ) -> AppTest:
-    """Run the app (optionally switched to ``app_pages/<page>.py``) with a backend chosen in the sidebar."""
+    """Run the app (optionally switched to ``pages/<page>.py``) with a backend chosen in the sidebar."""
     at = AppTest.from_file(str(APP), default_timeout=90)
     at.session_state["backend_kind"] = backend
     if server is not None:
@@ -81,7 +81,7 @@ def start(
         at.session_state[k] = v
     at.run()
     if page is not None:
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -12,12 +12,10 @@ from typing import Any
 import pytest
 
 from cocogen import render
-from cocogen.compare import compare_formats, default_formats, scores
-from cocogen.diff import diff_graphs, diff_tables, view_of
-from cocogen.errors import CocogenError, ConfigError, InputError
-from cocogen.inspection import filter_rows, inspect_file, main_metric, rows_table
-from cocogen.jobs import BatchJob, run_path
-from cocogen.session import (
+from cocogen.app.compare import compare_formats, default_formats, scores
+from cocogen.app.inspection import filter_rows, inspect_file, main_metric, rows_table
+from cocogen.app.jobs import BatchJob, run_path
+from cocogen.app.state import (
     BackendChoice,
     BackendRegistry,
     GenerationSettings,
@@ -26,6 +24,8 @@ from cocogen.session import (
     parse_example,
     truncated_parse,
 )
+from cocogen.diff import diff_graphs, diff_tables, view_of
+from cocogen.errors import CocogenError, ConfigError, InputError
 from cocogen.tasks import get_task
 from cocogen.types import ExplaGraph, Generation, ProblemKind, Script, StateTable
 from tests.app.support import HOSTILE, SECRET, synth

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cocogen.app.state import SAMPLE_INPUTS
 from cocogen.tasks import get_task
-from cocogen.widgets import SAMPLE_INPUTS
 from tests.app.support import HOSTILE, SECRET, start, texts
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -133,14 +133,14 @@ def test_playground_without_a_model_name_says_so() -> None:
 
 def test_playground_results_survive_moving_between_pages(server: FakeOpenAIServer) -> None:
     at = start("playground", server=server, task="explagraphs", **{"in:explagraphs:belief": "Cats rule."})
-    at.switch_page("app_pages/compare.py").run()
+    at.switch_page("pages/compare.py").run()
     assert at.text_input(key="w:in:explagraphs:belief").value == "Cats rule.", "the input follows to Compare"
-    at.switch_page("app_pages/playground.py").run()
+    at.switch_page("pages/playground.py").run()
     assert at.text_input(key="w:in:explagraphs:belief").value == "Cats rule."
     at.text_input(key="w:in:explagraphs:belief").set_value(SAMPLE_INPUTS["explagraphs"]["belief"]).run()
     at.button(key="pg_generate").click().run()
-    at.switch_page("app_pages/home.py").run()
-    at.switch_page("app_pages/playground.py").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/playground.py").run()
     assert {m.label: m.value for m in at.metric}["Parse"] == "clean", "the result is still shown"
 
 

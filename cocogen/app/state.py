@@ -1,12 +1,13 @@
-"""A user's working setup, independent of any front end: which backend, which settings, which examples.
+"""The app's state, kept without Streamlit: which backend, which settings, which examples.
 
-The app keeps one of each of these per browser session; the CLI and notebooks can use the
-same objects.  Nothing here imports Streamlit.
+The app keeps one of each of these per browser session (in ``st.session_state``); nothing
+here imports Streamlit, so the tests and a notebook can use the same objects.
 
 - :class:`BackendChoice` names a backend and its options.  Its API key is held only in
   memory: it is excluded from ``repr``, :meth:`BackendChoice.to_dict` and run files, and
   only a fingerprint of it keys the backend cache.
-- :class:`GenerationSettings` gathers prompt selection and sampling parameters.
+- :class:`GenerationSettings` gathers the prompt options (k, selection, selection seed, token
+  budget) and the sampling parameters (including the sampling seed, a separate number).
 - :class:`BackendRegistry` builds each backend once per process (a local model is big),
   optionally in a background thread so a page stays interactive while it loads.
 - The few-shot helpers turn an example into editable text in a format and back, through
@@ -41,8 +42,9 @@ __all__ = [
     "parse_example",
     "move",
     "nearest_examples",
-    "dataset_examples",
     "assemble_prompt",
+    "SAMPLE_INPUTS",
+    "sample_input",
     "recorded_outputs",
     "home_example",
     "example_title",
@@ -131,12 +133,17 @@ class BackendChoice:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Prompt selection and sampling, with the project's defaults.
+    """Prompt options and sampling, with the project's defaults.
+
+    ``select_seed`` orders the examples of seeded-random selection; ``seed`` is the
+    sampling seed sent to the model (:class:`~cocogen.backends.base.GenerationParams`).
+    They are separate numbers: changing how the model samples must not change the prompt.
 
     Examples
     --------
-    >>> GenerationSettings(temperature=0.5).params().temperature
-    0.5
+    >>> s = GenerationSettings(temperature=0.5, select="random", select_seed=3, seed=7)
+    >>> s.params().temperature, s.params().seed, s.prompt_options()["seed"]
+    (0.5, 7, 3)
     """
 
     k: int = DEFAULT_K
@@ -150,9 +157,19 @@ class GenerationSettings:
     use_cache: bool = True
 
     def params(self) -> GenerationParams:
+        """The sampling parameters (the sampling seed among them)."""
         return GenerationParams(
             max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
         )
+
+    def prompt_options(self) -> dict[str, Any]:
+        """How the prompt is built, as keyword arguments of ``build_prompt``, ``generate``,
+        ``compare_formats``, ``run_batch`` and :class:`~cocogen.app.jobs.BatchJob`.
+
+        The one place the app spells out this bundle (the few-shot pool is passed beside
+        it), so what a page shows and what it sends cannot drift apart.
+        """
+        return {"k": self.k, "select": self.select, "seed": self.select_seed, "token_budget": self.token_budget}
 
     def replace(self, **changes: Any) -> GenerationSettings:
         return replace(self, **changes)
@@ -304,26 +321,58 @@ def nearest_examples(task: Task, pool: Sequence[Example], query: Graph, k: int) 
     return select_examples(task, pool, query, k, "knn")
 
 
-def dataset_examples(task: Task, split: str, *, limit: int | None = None, start: int = 0) -> list[Example]:
-    """Rows of a dataset split to use as few-shot examples or inputs (raises :class:`DataError`)."""
-    rows = task.load(split)
-    return rows[start : start + limit] if limit is not None else rows[start:]
-
-
 def assemble_prompt(
     task: Task, fmt: Format | str | None, query: Graph, pool: Sequence[Example] | None, settings: GenerationSettings
 ) -> Prompt:
     """The prompt :func:`cocogen.pipeline.generate` will send for these settings."""
-    return build_prompt(
-        task,
-        fmt,
-        query,
-        pool,
-        k=settings.k,
-        select=settings.select,
-        seed=settings.select_seed,
-        token_budget=settings.token_budget,
-    )
+    return build_prompt(task, fmt, query, pool, **settings.prompt_options())
+
+
+# --- sample inputs ---------------------------------------------------------------------------
+
+# Inputs a first-time user can generate from at once (none is one of our few-shot examples).
+# MERGE: the library moves these into each task (``task.sample_input``); :func:`sample_input`
+# is the only reader, so the switch is one line there.
+SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
+    "proscript-script": {"goal": "plant a tree in the garden", "num_steps": 7},
+    "proscript-edge": {
+        "goal": "make a cup of tea",
+        "steps": [
+            "pour hot water into the cup",
+            "decided to make a cup of tea",
+            "boil water in a kettle",
+            "put a tea bag in a cup",
+            "wait for the tea to steep",
+            "remove the tea bag",
+            "make a cup of tea",
+        ],
+    },
+    "explagraphs": {
+        "belief": "Social media does more harm than good.",
+        "argument": "Social media spreads misinformation quickly.",
+        "stance": "support",
+    },
+    "propara": {
+        "sentences": [
+            "Water evaporates from the ocean.",
+            "The water vapor rises and cools.",
+            "The vapor condenses into clouds.",
+            "Rain falls from the clouds onto the land.",
+        ],
+        "participants": ["water", "water vapor", "clouds", "rain"],
+    },
+}
+
+
+def sample_input(task: Task) -> dict[str, Any]:
+    """A ready-to-run input for ``task``: the task's own sample when it has one, else ours, else ``{}``.
+
+    A task without a sample gets an empty form instead of a ``KeyError``.
+    """
+    own = getattr(task, "sample_input", None)
+    if isinstance(own, dict):
+        return dict(own)
+    return dict(SAMPLE_INPUTS.get(task.name, {}))
 
 
 # --- recorded outputs -----------------------------------------------------------------------
