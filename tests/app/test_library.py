@@ -63,7 +63,7 @@ def test_pyvis_page_is_offline_and_escaped() -> None:
     assert "vis.Network" in page
     data = page[page.index("nodes = new vis.DataSet(") :].split("\n", 1)[0]
     assert "<" not in data and ">" not in data, "node data cannot close the <script> element"
-    assert "\\u0026lt;img" in data, "the tooltip (shown as HTML by vis.js) is HTML-escaped"
+    assert "\\u003cimg src=x" in data, "the tooltip is the label as text (vis.js shows it as text)"
 
 
 def test_long_and_odd_labels_are_clipped_and_cleaned() -> None:
