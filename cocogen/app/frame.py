@@ -129,7 +129,7 @@ def page_frame() -> None:
 
 
 def _navigation_links() -> None:
-    st.markdown(f"### {PAGE_ICON} {APP_TITLE}")
+    st.markdown(f"### {APP_TITLE}")
     for p in PAGES:
         st.page_link(p.script, label=p.title, icon=p.icon)
     st.divider()
