@@ -9,12 +9,13 @@ legacy multipage mode until some run calls ``st.navigation``
 ``/compare`` (a bookmark, a reconnecting tab) runs ``pages/compare.py`` on its own, without
 ``app.py``: no sidebar, and Streamlit's automatic navigation lists raw file names.  In that
 case :func:`page_frame` draws the same frame itself — page config, titled links, model
-sidebar, with the same widget keys — and when ``app.py`` runs the page, it has drawn the frame
+sidebar, with the same widget keys and ids (drawn under the entry point's script hash, as
+``app.py`` draws them, so the sidebar's values follow the user between pages) — and when ``app.py`` runs the page, it has drawn the frame
 already and :func:`page_frame` does nothing.  Whichever script runs first, the page gets the
 frame once.  (Two other ways were tried and dropped: the page calling ``st.navigation`` and
 then ``st.rerun()`` to leave legacy mode loses the button press of every ``AppTest`` run,
 where each run is a legacy one; the page calling ``st.navigation`` without the rerun broke
-button presses there too.)
+a button press there too; its cause was not pursued.)
 
 Streamlit's own navigation is hidden (``position="hidden"`` here, and
 ``client.showSidebarNavigation = false`` in ``.streamlit/config.toml`` for the legacy mode's

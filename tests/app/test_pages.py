@@ -19,7 +19,7 @@ from cocogen.prompts import build_prompt
 from cocogen.tasks import get_task
 from tests.app.support import HOSTILE, SECRET, start, texts
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.waiting import DEADLINE_S
+from tests.fakes.waiting import DEADLINE_S, wait_until
 
 PAGES = ["home", "playground", "compare", "inspect", "evaluate", "learn"]
 
@@ -398,6 +398,8 @@ def test_evaluate_cancel_then_resume(data_dir: Path, tmp_path: Path) -> None:
         at.number_input(key="ev_limit:explagraphs").set_value(30).run()
         at.button(key="ev_run").click().run()
         assert at.get("progress"), "a progress bar while running"
+        (running,) = at.session_state["ev_jobs"]
+        wait_until(lambda: running.progress is not None and running.progress.done >= 2, "2 examples done")
         at.button(key="ev_cancel").click().run()
         slow.release()  # the request in flight finishes and is kept
         (job,) = _wait_jobs(at)
