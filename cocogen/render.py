@@ -17,7 +17,6 @@ extra (invented) orange and bold — told apart by line style as well as colour.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import shutil
@@ -150,12 +149,13 @@ def to_svg(graph: Graph | GraphView | graphviz.Digraph) -> str | None:
 
 
 def _tooltip(node: Node, status: Status | None) -> str:
-    # vis.js sets innerHTML from the title: escape everything that came from a model.
-    parts = [html.escape(node.tag)] if node.tag else []
-    parts.append(html.escape(node.label))
+    # The vis.js bundled by pyvis (vis-network 9) shows a string title as plain text, never as
+    # HTML: escaping it would show "&lt;" to the user.  The browser test hovers over a node.
+    parts = [node.tag] if node.tag else []
+    parts.append(node.label)
     if status:
-        parts.append(f"<i>{html.escape(status)}</i>")
-    return "<br>".join(parts)
+        parts.append(f"({status})")
+    return "\n".join(parts)
 
 
 _CDN = re.compile(r"<(link|script)\b[^>]*https?://[^>]*>(\s*</script>)?", re.IGNORECASE)
@@ -188,7 +188,7 @@ def to_pyvis_html(graph: Graph | GraphView, *, height: int = 460) -> str:
             e.src,
             e.dst,
             label=_clip(e.label) if e.label else None,
-            title=html.escape(e.label) if e.label else None,
+            title=e.label or None,
             color=st["line"],
             dashes=e.status == "missing",
             width=3 if e.status == "extra" else 1.5,

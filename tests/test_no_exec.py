@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted([*ROOT.joinpath("cocogen").rglob("*.py"), ROOT / "app.py", *ROOT.joinpath("app_pages").glob("*.py")])
+SOURCES = sorted([*ROOT.joinpath("cocogen").rglob("*.py"), ROOT / "app.py", *ROOT.joinpath("pages").glob("*.py")])
 FORBIDDEN = {"exec", "eval", "compile", "__import__", "execfile"}
 
 

@@ -12,9 +12,8 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from cocogen.tasks import REGISTRY
+from cocogen.tasks import REGISTRY, get_task
 from cocogen.types import ExplaGraph, Graph, Script, StateTable
-from cocogen.widgets import SAMPLE_INPUTS
 from tests.fakes.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +41,7 @@ def synth(query: Graph) -> Graph:
 
 def hostile(task: str) -> dict[str, Any]:
     """The sample input of ``task`` with its main text replaced by :data:`HOSTILE`."""
-    fields = dict(SAMPLE_INPUTS[task])
+    fields = dict(get_task(task).sample_input)
     for name in ("goal", "belief"):
         if name in fields:
             fields[name] = HOSTILE
@@ -55,7 +54,7 @@ def answers(data_dir: Path | None) -> dict[str, str]:
     """``{query text: completion}`` for the sample inputs and the first row of each split used."""
     table: dict[str, str] = {}
     for task in REGISTRY.values():
-        graphs = [synth(task.from_input(SAMPLE_INPUTS[task.name])), synth(task.from_input(hostile(task.name)))]
+        graphs = [synth(task.from_input(task.sample_input)), synth(task.from_input(hostile(task.name)))]
         if data_dir is not None:
             split = {"explagraphs": "cocogen-dev", "propara": "cocogen-test"}.get(task.name, task.splits[0])
             graphs.append(task.load(split)[0].graph)
@@ -69,7 +68,7 @@ def answers(data_dir: Path | None) -> dict[str, str]:
 def start(
     page: str | None = None, *, server: FakeOpenAIServer | None = None, backend: str = "openai", **state: Any
 ) -> AppTest:
-    """Run the app (optionally switched to ``app_pages/<page>.py``) with a backend chosen in the sidebar."""
+    """Run the app (optionally switched to ``pages/<page>.py``) with a backend chosen in the sidebar."""
     at = AppTest.from_file(str(APP), default_timeout=90)
     at.session_state["backend_kind"] = backend
     if server is not None:
@@ -81,7 +80,7 @@ def start(
         at.session_state[k] = v
     at.run()
     if page is not None:
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -97,6 +97,11 @@ class _State:
     faults: list[Fault] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The gate (see FakeOpenAIServer.hold_after): answer `hold_after` requests, hold the rest.
+    hold_after: int | None = None
+    admitted: int = 0
+    held: int = 0
+    gate: threading.Event = field(default_factory=threading.Event)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -176,8 +181,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route {self.path}")
             return
 
-        fault = self._take_fault(path, prompt)
         st = self.server.state
+        with st.lock:
+            held = st.hold_after is not None and st.admitted >= st.hold_after
+            st.admitted += 1
+            st.held += held
+        if held:
+            st.gate.wait()
+            with st.lock:
+                st.held -= 1
+        fault = self._take_fault(path, prompt)
         delay = st.delay + (fault.seconds if fault and fault.kind == "slow" else 0.0)
         if delay:
             time.sleep(delay)
@@ -344,8 +357,31 @@ class FakeOpenAIServer:
             self.state.faults.append(f)
         return f
 
+    def hold_after(self, n: int) -> None:
+        """Answer the next ``n`` completion requests, then hold every later one until :meth:`release`.
+
+        Lets a test act (cancel, interrupt, kill) while a run is known to be part-way, on
+        a machine of any speed.
+        """
+        with self.state.lock:
+            self.state.hold_after, self.state.admitted = n, 0
+            self.state.gate.clear()
+
+    def release(self) -> None:
+        """Answer the held requests and stop holding."""
+        with self.state.lock:
+            self.state.hold_after = None
+            self.state.gate.set()
+
+    @property
+    def held(self) -> int:
+        """How many requests are waiting at the gate now."""
+        with self.state.lock:
+            return self.state.held
+
     def reset(self) -> None:
         """Forget faults, recorded requests and custom answers (between tests)."""
+        self.release()
         with self.state.lock:
             self.state.faults.clear()
             self.state.requests.clear()

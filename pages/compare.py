@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from cocogen import widgets as w
-from cocogen.compare import compare_formats, default_formats
+from cocogen.app import components as c
+from cocogen.app.compare import compare_formats, default_formats
+from cocogen.app.frame import page_frame
+from cocogen.tasks.base import Task
+from cocogen.types import Example
+
+page_frame()
+
+
+def reference_for(task: Task, query: Any | None) -> Example | None:
+    """The dataset row last loaded into the form, if the form still holds its input."""
+    row = st.session_state.get(c.REFERENCE, {}).get(task.name)
+    if row is None or query is None:
+        return None
+    return row if task.to_input(task.query_of(row.graph)) == task.to_input(query) else None
+
 
 st.title("Compare formats")
 st.caption(
     "The same input, model and few-shot examples, written as code and as flat text. "
     "Load a dataset row to score each answer against its reference."
 )
-choice, settings = w.current()
+choice, settings = c.current()
 
-task = w.task_picker()
+task = c.task_picker()
 left, right = st.columns([2, 3], gap="large")
 query = None
 with left:
-    w.dataset_filler(task)
-    values = w.input_form(task)
-    with w.guard("Reading the input"):
+    c.dataset_filler(task)
+    values = c.input_form(task)
+    with c.guard("Reading the input"):
         query = task.from_input(values)
 with right:
     formats = st.multiselect(
@@ -31,14 +47,14 @@ with right:
         format_func=lambda n: f"{n} · {task.formats[n].kind}",
         persist_state="session",
     )
-    reference = w.reference_for(task, query)
+    reference = reference_for(task, query)
     if reference is not None:
-        st.success(f"Reference: dataset row **{w.plain(reference.id)}** — answers are scored against it.")
+        st.success(f"Reference: dataset row **{c.plain(reference.id)}** — answers are scored against it.")
     else:
         st.info(
             "No reference: fill the form from a dataset row to see what each format got right, missed and invented."
         )
-    pool = w.fewshot_pool_or_error(task)
+    pool = c.fewshot_pool_or_error(task)
     st.caption(
         f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "
         f"(selection: {settings.select})."
@@ -48,8 +64,8 @@ with right:
     )
 
 if go and query is not None:
-    with w.guard("Comparing"):
-        backend = w.backend_for(task.name)
+    with c.guard("Comparing"):
+        backend = c.backend_for(task.name)
         with st.spinner(f"Generating {len(formats)} answers with {choice.describe()}…"):
             outcomes = compare_formats(
                 task,
@@ -57,17 +73,13 @@ if go and query is not None:
                 query,
                 backend,
                 reference=reference.graph if reference is not None else None,
-                pool=pool,
-                k=settings.k,
-                select=settings.select,
-                seed=settings.select_seed,
-                token_budget=settings.token_budget,
+                spec=settings.prompt_spec(pool),
                 params=settings.params(),
-                cache=w.completion_cache(settings.use_cache),
+                cache=c.completion_cache(settings.use_cache),
             )
         st.session_state["cmp_result"] = (task.name, outcomes, reference)
 
 saved = st.session_state.get("cmp_result")
 if saved is not None and saved[0] == task.name:
     st.divider()
-    w.show_comparison(saved[1], saved[2])
+    c.show_comparison(saved[1], saved[2])

@@ -16,7 +16,7 @@ With a tiny backend that always answers the same (any object with ``signature()`
 ...     name, mode, model = "echo", "completion", "echo"
 ...     def signature(self): return "echo"
 ...     def complete(self, prompt, params=None, context=None): return [Generation("")]
->>> out = compare_formats("proscript-script", ["code", "text"], {"goal": "bake a cake", "num_steps": 3}, Echo(), pool=[])
+>>> out = compare_formats("proscript-script", ["code", "text"], {"goal": "bake a cake", "num_steps": 3}, Echo(), spec=PromptSpec(pool=()))
 >>> [(o.format, o.result is not None, o.result.ok) for o in out]
 [('code', True, False), ('text', True, False)]
 """
@@ -32,9 +32,8 @@ from cocogen.diff import DiffSummary, diff_graphs, diff_tables
 from cocogen.errors import CocogenError
 from cocogen.pipeline import Result, generate
 from cocogen.prompts import PromptSpec
-from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import Task, get_task
-from cocogen.types import Example, Graph, StateTable
+from cocogen.types import Graph, StateTable
 
 __all__ = ["Outcome", "compare_formats", "default_formats", "diff_against", "scores"]
 
@@ -90,11 +89,7 @@ def compare_formats(
     backend: Backend,
     *,
     reference: Graph | None = None,
-    pool: Sequence[Example] | None = None,
-    k: int = DEFAULT_K,
-    select: str = "fixed",
-    seed: int = 0,
-    token_budget: int | None = DEFAULT_TOKEN_BUDGET,
+    spec: PromptSpec | None = None,
     params: GenerationParams | Mapping[str, Any] | None = None,
     cache: Any = None,
     example_id: str | None = None,
@@ -116,10 +111,6 @@ def compare_formats(
             oc = Outcome(name, "?", None, f"Task {t.name!r} has no format {name!r}.")
         else:
             try:
-                spec = PromptSpec(
-                    pool=tuple(pool) if pool is not None else None, k=k, selection=select,
-                    selection_seed=seed, token_budget=token_budget,
-                )  # fmt: skip
                 res = generate(t, fmt, query, backend, spec=spec, params=params, cache=cache, example_id=example_id)
             except CocogenError as e:
                 oc = Outcome(name, fmt.kind, None, e.user_message())

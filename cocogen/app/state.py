@@ -1,12 +1,13 @@
-"""A user's working setup, independent of any front end: which backend, which settings, which examples.
+"""The app's state, kept without Streamlit: which backend, which settings, which examples.
 
-The app keeps one of each of these per browser session; the CLI and notebooks can use the
-same objects.  Nothing here imports Streamlit.
+The app keeps one of each of these per browser session (in ``st.session_state``); nothing
+here imports Streamlit, so the tests and a notebook can use the same objects.
 
 - :class:`BackendChoice` names a backend and its options.  Its API key is held only in
   memory: it is excluded from ``repr``, :meth:`BackendChoice.to_dict` and run files, and
   only a fingerprint of it keys the backend cache.
-- :class:`GenerationSettings` gathers prompt selection and sampling parameters.
+- :class:`GenerationSettings` gathers the prompt options (k, selection, selection seed, token
+  budget) and the sampling parameters (including the sampling seed, a separate number).
 - :class:`BackendRegistry` builds each backend once per process (a local model is big),
   optionally in a background thread so a page stays interactive while it loads.
 - The few-shot helpers turn an example into editable text in a format and back, through
@@ -42,6 +43,7 @@ __all__ = [
     "move",
     "nearest_examples",
     "assemble_prompt",
+    "sample_input",
     "recorded_outputs",
     "home_example",
     "example_title",
@@ -130,12 +132,17 @@ class BackendChoice:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Prompt selection and sampling, with the project's defaults.
+    """Prompt options and sampling, with the project's defaults.
+
+    ``select_seed`` orders the examples of seeded-random selection; ``seed`` is the
+    sampling seed sent to the model (:class:`~cocogen.backends.base.GenerationParams`).
+    They are separate numbers: changing how the model samples must not change the prompt.
 
     Examples
     --------
-    >>> GenerationSettings(temperature=0.5).params().temperature
-    0.5
+    >>> s = GenerationSettings(temperature=0.5, select="random", select_seed=3, seed=7)
+    >>> s.params().temperature, s.params().seed, s.prompt_spec().selection_seed
+    (0.5, 7, 3)
     """
 
     k: int = DEFAULT_K
@@ -149,6 +156,7 @@ class GenerationSettings:
     use_cache: bool = True
 
     def params(self) -> GenerationParams:
+        """The sampling parameters (the sampling seed among them)."""
         return GenerationParams(
             max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, seed=self.seed
         )
@@ -318,6 +326,14 @@ def assemble_prompt(
 ) -> Prompt:
     """The prompt :func:`cocogen.pipeline.generate` will send for these settings."""
     return build_prompt(task, fmt, query, settings.prompt_spec(pool))
+
+
+# --- sample inputs ---------------------------------------------------------------------------
+
+
+def sample_input(task: Task) -> dict[str, Any]:
+    """A ready-to-run input for ``task``: the task's own sample (``{}`` for a task without one)."""
+    return dict(getattr(task, "sample_input", None) or {})
 
 
 # --- recorded outputs -----------------------------------------------------------------------

@@ -87,21 +87,13 @@ class BatchJob:
         out: Path,
         *,
         params: GenerationParams | None = None,
-        pool: Sequence[Example] | None = None,
-        k: int,
-        select: str,
-        seed: int,
-        token_budget: int | None,
+        spec: PromptSpec | None = None,
         concurrency: int = 4,
         cache: Any = None,
         split: str | None = None,
     ) -> None:
         self.task, self.fmt, self.out, self.split = task, fmt, Path(out), split
         self.total = len(examples)
-        spec = PromptSpec(
-            pool=tuple(pool) if pool is not None else None, k=k, selection=select, selection_seed=seed,
-            token_budget=token_budget,
-        )  # fmt: skip
         self._kwargs: dict[str, Any] = dict(params=params, spec=spec, concurrency=concurrency, cache=cache, split=split)
         self._backend = backend
         self._examples = list(examples)

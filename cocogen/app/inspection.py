@@ -184,7 +184,7 @@ def filter_rows(
 
 def rows_table(run: InspectedRun, indices: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """Table rows (plain dicts) for the given examples: id, parse state, problems, the task's metrics."""
-    from cocogen.session import example_title
+    from cocogen.app.state import example_title
 
     t = get_task(run.task)
     out = []
