@@ -36,7 +36,7 @@ from typing import Any
 
 from cocogen.errors import DataError
 
-__all__ = ["JsonLines", "read_jsonl", "loads", "JsonError", "MAX_DEPTH", "MISSING_DATA_HINT"]
+__all__ = ["JsonLines", "read_jsonl", "loads", "field_of", "JsonError", "MAX_DEPTH", "MISSING_DATA_HINT"]
 
 MISSING_DATA_HINT = "Run `cocogen data download`, or point COCOGEN_DATA_DIR at a folder holding the data."
 
@@ -186,3 +186,52 @@ def read_jsonl(
     if not rows and not allow_empty:
         raise DataError("the file holds no records", path=str(p))
     return JsonLines(p, rows, cut)
+
+
+# JSON's names for Python's types, for messages about a field of the wrong type.
+_JSON_NAMES: dict[type, str] = {
+    dict: "an object",
+    list: "a list",
+    str: "text",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
+
+
+def _json_name(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def field_of(
+    record: dict[str, Any],
+    key: str,
+    types: type | tuple[type, ...],
+    *,
+    path: str | Path,
+    line: int,
+    where: str = "",
+) -> Any:
+    """``record[key]`` if absent (``None``) or of one of ``types``, else a :class:`DataError` at ``path:line``.
+
+    ``where`` names the enclosing field for nested ones (``"codex_response."``).  A JSON
+    ``true`` is not accepted as a number.
+
+    Examples
+    --------
+    >>> field_of({"choices": [1]}, "choices", list, path="x.jsonl", line=3)
+    [1]
+    >>> field_of({}, "choices", list, path="x.jsonl", line=3) is None
+    True
+    >>> field_of({"choices": 5}, "choices", list, path="x.jsonl", line=3)
+    Traceback (most recent call last):
+    ...
+    cocogen.errors.DataError: x.jsonl:3: the field 'choices' must be a list, not a whole number
+    """
+    value = record.get(key)
+    allowed = types if isinstance(types, tuple) else (types,)
+    if value is None or (isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)):
+        return value
+    expected = " or ".join(_JSON_NAMES.get(t, t.__name__) for t in allowed)
+    raise DataError(f"the field '{where}{key}' must be {expected}, not {_json_name(value)}", path=str(path), line=line)

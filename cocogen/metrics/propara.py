@@ -111,6 +111,20 @@ def _filled_row(row: Sequence[str], width: int) -> list[str]:
     return out
 
 
+def _grid_key(example_id: int | str) -> int:
+    """The paragraph number the action rows of one example are grouped under.
+
+    It only groups one example's rows, so any id works: a dataset's numeric id is kept
+    (as in the answer files), any other (an edited or foreign file's ``"abc"``, a number
+    too long for ``int``) is scored under 0.
+
+    >>> _grid_key("37"), _grid_key("abc"), _grid_key("9" * 5000)
+    (37, 0, 0)
+    """
+    s = str(example_id).strip()
+    return int(s) if s.isascii() and s.isdigit() and len(s) <= 18 else 0
+
+
 def table_to_actions(table: StateTable, process_id: int | str) -> list[ActionRow]:
     """Action-file rows of a state table (participant-major, like the answer files).
 
@@ -128,7 +142,7 @@ def table_to_actions(table: StateTable, process_id: int | str) -> list[ActionRow
     >>> [(r.step, r.action, r.before, r.after) for r in table_to_actions(t, 1)]
     [(1, 'CREATE', '-', 'cloud'), (2, 'DESTROY', 'cloud', '-')]
     """
-    pid = int(process_id)
+    pid = _grid_key(process_id)
     n = len(table.sentences)
     rows: list[ActionRow] = []
     for p_idx, participant in enumerate(table.participants):
@@ -599,7 +613,7 @@ def score_example(
     (ExampleScore, QuestionScores)
         The row for reports and the raw scores for :func:`aggregate`.
     """
-    pid = int(example_id)
+    pid = _grid_key(example_id)
     gold = (
         reference if isinstance(reference, ProcessGrid) else grids_from_actions(table_to_actions(reference, pid))[pid]
     )
