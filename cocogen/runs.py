@@ -332,6 +332,17 @@ class _RunLock:
         self._fh = None
 
 
+def _make_parent(out: Path) -> None:
+    """Create the run file's folder, or say in a sentence why it cannot be."""
+    blocker = next((a for a in (out.parent, *out.parent.parents) if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(f"Cannot write the run file {out}: {blocker} is a file, not a folder.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"Cannot create the folder of the run file {out}: {e.strerror}.") from None
+
+
 def _prepare_out(out: Path, header: dict[str, Any]) -> RunFile | None:
     """Check ``out`` before anything is written to it; the existing run to resume, or ``None`` for a new one.
 
@@ -341,10 +352,6 @@ def _prepare_out(out: Path, header: dict[str, Any]) -> RunFile | None:
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file path for the run file.")
     if not out.exists() or out.stat().st_size == 0:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"Cannot create the folder of the run file {out}: {e.strerror}.") from None
         return None
     if _is_cut_header(out):
         return None  # a run killed while writing its header line: nothing in it to keep
@@ -524,10 +531,7 @@ def run_batch(
 
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file path for the run file.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"Cannot create the folder of the run file {out}: {e.strerror}.") from None
+    _make_parent(out)
     lock = _RunLock(out)
     lock.acquire()
     try:

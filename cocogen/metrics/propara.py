@@ -111,6 +111,10 @@ def _filled_row(row: Sequence[str], width: int) -> list[str]:
     return out
 
 
+# ProPara paragraphs have at most about 10 steps; this bounds the grid an answer file can make.
+MAX_ACTION_STEP = 1000
+
+
 def _grid_key(example_id: int | str) -> int:
     """The paragraph number the action rows of one example are grouped under.
 
@@ -233,6 +237,8 @@ def read_action_file(path: str | Path) -> dict[int, ProcessGrid]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise DataError(f"cannot read action file ({e.strerror})", path=str(p)) from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"the action file is not UTF-8 text (byte {e.start + 1})", path=str(p)) from None
     rows: list[ActionRow] = []
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -240,10 +246,13 @@ def read_action_file(path: str | Path) -> dict[int, ProcessGrid]:
         parts = line.split("\t")
         if len(parts) < 6:
             raise DataError(f"expected 6 tab-separated columns, got {len(parts)}", path=str(p), line=i)
-        try:
-            rows.append(ActionRow(int(parts[0]), int(parts[1]), parts[2], parts[3], parts[4], parts[5]))
-        except ValueError:
-            raise DataError("paragraph id and step must be integers", path=str(p), line=i) from None
+        pid, step = parts[0].strip(), parts[1].strip()
+        # Short digit strings only: int() of thousands of digits fails, and a grid is as long as its last step.
+        if not (pid.isascii() and pid.isdigit() and len(pid) <= 18 and step.isascii() and step.isdigit()):
+            raise DataError("paragraph id and step must be whole numbers", path=str(p), line=i)
+        if not 1 <= int(step[:6]) <= MAX_ACTION_STEP or len(step) > 6:
+            raise DataError(f"the step must be from 1 to {MAX_ACTION_STEP}, not {step[:20]}", path=str(p), line=i)
+        rows.append(ActionRow(int(pid), int(step), parts[2], parts[3], parts[4], parts[5]))
     if not rows:
         raise DataError("no rows in action file", path=str(p))
     return grids_from_actions(rows, source=str(p))
