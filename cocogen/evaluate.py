@@ -269,6 +269,7 @@ def _load_run(p: Path, task: str | None, fmt: str | None) -> Predictions:
         _check_fields(header.get("prompt") or {}, _PROMPT_FIELDS, p, h_line, where="prompt.")
     for r in run.records:
         _check_fields(r, _RECORD_FIELDS, p, run.lines[r["id"]])
+        _error_message(r, p, run.lines[r["id"]])  # checks error.message whatever the status
     r_task = header.get("task") or next((r.get("task") for r in run.records if r.get("task")), None)
     if task and r_task and task != r_task:
         raise ConfigError(f"{p} is a {r_task!r} run, not {task!r}.", hint=f"Use --task {r_task} or another file.")
