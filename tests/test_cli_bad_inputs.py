@@ -236,6 +236,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("eval-ged-timeout-nan", ["eval", "--predictions", "{eg-run}", "--ged-timeout", "nan"], ["GED timeout"]),
     ("eval-out-folder", ["eval", "--predictions", "{eg-run}", "--out", "{dir}"], ["directory"]),
     ("eval-out-under-a-file", ["eval", "--predictions", "{eg-run}", "--out", "{notes}/rows.jsonl"], ["notes.jsonl"]),
+    ("eval-out-is-the-predictions", ["eval", "--predictions", "{eg-run}", "--out", "{eg-run}"], ["being evaluated"]),
+    ("eval-out-is-a-run-file", ["eval", "--predictions", "{eg-run}", "--out", "{pp-run}"], ["run file"]),
     ("eval-format-unknown", ["eval", "--predictions", "{eg-run}", "--format", "yaml"], ["no format 'yaml'"]),
     ("eval-task-other", ["eval", "--predictions", "{eg-run}", "--task", "propara"], ["'explagraphs' run"]),
     ("run-out-folder", RUN + ["--out", "{dir}"], ["folder"]),
