@@ -359,7 +359,7 @@ def _prepare_out(out: Path, header: dict[str, Any]) -> RunFile | None:
         existing = read_run(out)
     except DataError as e:
         raise ConfigError(
-            f"{out} exists but is not a cocogen run file ({e}); it was left as it is.",
+            f"{out} exists and cannot be read as a cocogen run file ({e}); it was left as it is.",
             hint="Choose another --out path.",
         ) from None
     if existing.header is None or existing.header_line != _first_line(existing):

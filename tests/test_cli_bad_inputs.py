@@ -386,7 +386,7 @@ def test_run_out_foreign_file_through_the_real_command(data_dir: Path, tmp_path:
     target.write_bytes(content)
     proc = _run_cli(RUN + ["--out", str(target)])
     assert target.read_bytes() == content
-    _check_one_sentence(proc.returncode, proc.stderr, ["not a cocogen run file"])
+    _check_one_sentence(proc.returncode, proc.stderr, ["cannot be read as a cocogen run file"])
 
 
 def test_run_out_still_resumes_its_own_cut_run_file(data_dir: Path, tmp_path: Path) -> None:
