@@ -134,6 +134,11 @@ def files(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 # The table: (id, argv with {file} placeholders, what the one line must mention)
 # --------------------------------------------------------------------------------------
 
+def _slot(name: str) -> str:
+    """The placeholder that ``_argv`` replaces by the path of the file ``name``."""
+    return "{" + name + "}"
+
+
 RUN = ["run", "--task", "explagraphs", "--split", "cocogen-dev", "--limit", "2", "--backend", "replay", "--no-progress"]
 GEN_EG = ["generate", "--task", "explagraphs", "--backend", "replay", "--input", EG_INPUT, "--model"]
 GEN_PP = ["generate", "--task", "propara", "--backend", "replay", "--input", PP_INPUT, "--model"]
@@ -165,10 +170,10 @@ CASES: list[tuple[str, list[str], list[str]]] = [
             ("missing", ["missing.jsonl", "does not exist"]),
         ]
         for cmd, argv in [
-            ("eval", ["eval", "--predictions", "{%s}" % kind]),
-            ("report", ["report", "{eg-run}", "{%s}" % kind]),
-            ("references", ["eval", "--predictions", "{eg-run}", "--references", "{%s}" % kind]),
-            ("replay", GEN_EG + ["{%s}" % kind]),
+            ("eval", ["eval", "--predictions", _slot(kind)]),
+            ("report", ["report", "{eg-run}", _slot(kind)]),
+            ("references", ["eval", "--predictions", "{eg-run}", "--references", _slot(kind)]),
+            ("replay", GEN_EG + [_slot(kind)]),
         ]
         if not (cmd == "references" and kind == "missing")  # a missing --references is a split name: below
     ],
@@ -205,7 +210,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
             ("rec-belief-number", "'belief'"),
             ("rec-graph-null", "'graph'"),
         ]
-        for cmd, argv in [("eval", ["eval", "--predictions", "{%s}" % kind]), ("replay", GEN_EG + ["{%s}" % kind])]
+        for cmd, argv in [("eval", ["eval", "--predictions", _slot(kind)]), ("replay", GEN_EG + [_slot(kind)])]
         # replay matches a record its task cannot read by the query text, so it reads no belief or graph
         if not (cmd == "replay" and kind in ("rec-belief-number", "rec-graph-null"))
     ],
@@ -222,9 +227,9 @@ CASES: list[tuple[str, list[str], list[str]]] = [
             ("pp-rec-choices-number", "'codex_response.choices'"),
         ]
         for cmd, argv in [
-            ("eval", ["eval", "--predictions", "{%s}" % kind]),
-            ("report", ["report", "--task", "propara", "{%s}" % kind]),
-            ("references", ["eval", "--predictions", "{pp-run}", "--references", "{%s}" % kind]),
+            ("eval", ["eval", "--predictions", _slot(kind)]),
+            ("report", ["report", "--task", "propara", _slot(kind)]),
+            ("references", ["eval", "--predictions", "{pp-run}", "--references", _slot(kind)]),
         ]
         if not (cmd == "references" and kind == "pp-rec-choices-number")  # a reference reads no completion
     ],
