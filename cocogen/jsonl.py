@@ -91,9 +91,18 @@ def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
         raise JsonError(f"{e.msg} at line {e.lineno}, column {e.colno}") from None
     except RecursionError:
         raise JsonError(f"nested more than {max_depth} levels deep") from None
+    except ValueError as e:  # an integer of more than 4,300 digits, which int() refuses
+        raise JsonError(_number_reason(e)) from None
     if _depth_exceeds(obj, max_depth):
         raise JsonError(f"nested more than {max_depth} levels deep")
     return obj
+
+
+def _number_reason(e: ValueError) -> str:
+    """Why ``json.loads`` refused a text that is valid JSON syntax (a number too long to convert)."""
+    if "digits" in str(e):
+        return "a number in it has more digits than Python converts (4,300)"
+    return f"not valid JSON ({' '.join(str(e).split())[:120]})"
 
 
 def _may_be_cut_object(raw: bytes) -> bool:
@@ -178,6 +187,8 @@ def read_jsonl(
             raise DataError(f"not valid JSON ({e.msg} at column {e.colno})", path=str(p), line=i) from None
         except RecursionError:
             raise DataError(f"the line is nested more than {MAX_DEPTH} levels deep", path=str(p), line=i) from None
+        except ValueError as e:  # an integer of more than 4,300 digits, which int() refuses
+            raise DataError(_number_reason(e), path=str(p), line=i) from None
         if _depth_exceeds(obj, MAX_DEPTH):
             raise DataError(f"the line is nested more than {MAX_DEPTH} levels deep", path=str(p), line=i)
         if not isinstance(obj, dict):
