@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -311,6 +312,15 @@ class _RunLock:
             except FileNotFoundError:
                 same = False
             if same:
+                fh.seek(0)
+                held = fh.read(4096)
+                if held and not re.fullmatch(r"\d+\n?", held):
+                    # Not ours (a pid or nothing): someone's own file that happens to have this name.
+                    fh.close()
+                    raise ConfigError(
+                        f"{self.path} exists and is not a cocogen lock file; it was left as it is.",
+                        hint="Move it away, or choose another --out path.",
+                    )
                 fh.seek(0)
                 fh.truncate()
                 fh.write(f"{os.getpid()}\n")  # who holds it, for a person looking

@@ -392,6 +392,15 @@ def test_run_out_leaves_a_foreign_file_byte_identical(data_dir: Path, tmp_path: 
         assert not target.with_name(target.name + ".lock").exists(), name
 
 
+def test_run_leaves_a_foreign_file_named_like_its_lock_alone(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    lock = tmp_path / "r.jsonl.lock"
+    lock.write_bytes(b"my own notes, not a lock")
+    code, err = _main_stderr(RUN + ["--out", str(out)])
+    _check_one_sentence(code, err, ["not a cocogen lock file"])
+    assert lock.read_bytes() == b"my own notes, not a lock" and not out.exists()
+
+
 def test_run_out_foreign_file_through_the_real_command(data_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "notes.txt"
     content = b"notes with no newline"
