@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cocogen.errors import ConfigError, DataError, InputError
-from cocogen.jsonl import read_jsonl
+from cocogen.jsonl import field_of, read_jsonl
 from cocogen.metrics.base import (
     CONVENTIONS,
     METRICS,
@@ -109,6 +109,8 @@ class Predictions:
     format: str
     items: list[Item]
     meta: dict[str, Any] = field(default_factory=dict)  # model, k, select, seed, split
+    duplicates: int = 0  # records whose id an earlier record already had (the last one is kept)
+    cut_tail: bool = False  # the last line was cut mid-write and was left out
 
 
 @dataclass
@@ -138,30 +140,48 @@ def detect_task(record: Mapping[str, Any]) -> str | None:
     return next((t.name for t in REGISTRY.values() if t.recognizes(record)), None)
 
 
-def _completion_of(rec: Mapping[str, Any]) -> str | None:
-    """The model's own text in a recorded-output record."""
-    try:
-        return str(rec["codex_response"]["choices"][0]["text"])
-    except (KeyError, IndexError, TypeError):
-        pass
-    gen, prompt = rec.get("generated_code"), rec.get("input_prompt_code")
-    if isinstance(gen, str):
-        if isinstance(prompt, str) and gen.startswith(prompt):
+def _completion_of(rec: Mapping[str, Any], path: Path, line: int) -> str | None:
+    """The model's own text in a recorded-output record (a field of the wrong type is a :class:`DataError`)."""
+    d = dict(rec)
+    resp = field_of(d, "codex_response", dict, path=path, line=line)
+    gen = field_of(d, "generated_code", str, path=path, line=line)
+    prompt = field_of(d, "input_prompt_code", str, path=path, line=line)
+    if resp is not None:
+        field_of(resp, "model", str, path=path, line=line, where="codex_response.")
+        choices = field_of(resp, "choices", list, path=path, line=line, where="codex_response.")
+        if choices:
+            first = choices[0]
+            if not isinstance(first, dict):
+                raise DataError("codex_response.choices[0] must be an object with a 'text'", path=str(path), line=line)
+            text = field_of(first, "text", str, path=path, line=line, where="codex_response.choices[0].")
+            if text is not None:
+                return text
+    if gen is not None:
+        if prompt is not None and gen.startswith(prompt):
             return gen[len(prompt) :]
         return gen  # a full rendering; the parsers read that too
     return None
 
 
 def _model_of(rec: Mapping[str, Any]) -> str | None:
-    try:
-        return str(rec["codex_response"]["model"])
-    except (KeyError, TypeError):
-        return None
+    resp = rec.get("codex_response")
+    model = resp.get("model") if isinstance(resp, dict) else None
+    return model if isinstance(model, str) else None
 
 
 def _recorded_item(t: Task, rec: Mapping[str, Any], path: Path, line: int, index: int = 0) -> Item:
+    completion = _completion_of(rec, path, line)
     ref = t.read_recorded(rec, path=path, line=line, index=index)
-    return Item(ref.id, _completion_of(rec), ref.query, ref.graph, t.labels(ref.query, ref.graph, ref.meta))
+    return Item(ref.id, completion, ref.query, ref.graph, t.labels(ref.query, ref.graph, ref.meta))
+
+
+def _last_per_id(items: Sequence[Item]) -> tuple[list[Item], int]:
+    """One item per id, the last one recorded (the run-file rule), and how many were dropped."""
+    latest: dict[str, Item] = {}
+    for it in items:
+        latest.pop(it.id, None)  # re-insert: the order is that of the latest record
+        latest[it.id] = it
+    return list(latest.values()), len(items) - len(latest)
 
 
 def _is_run_file(rows: Sequence[tuple[int, dict[str, Any]]]) -> bool:
@@ -179,7 +199,8 @@ def load_predictions(path: str | Path, task: str | None = None, fmt: str | None 
         When the task cannot be determined or disagrees with the file.
     """
     p = Path(path)
-    records = read_jsonl(p, allow_cut_tail=True).rows
+    lines = read_jsonl(p, allow_cut_tail=True)
+    records = lines.rows
     if not records:
         raise DataError("the file holds no records", path=str(p))
     if _is_run_file(records):
@@ -189,9 +210,52 @@ def load_predictions(path: str | Path, task: str | None = None, fmt: str | None 
         raise ConfigError(f"Cannot tell the task of {p}.", hint="Pass --task.")
     t = get_task(rec_task)
     f = get_format(t, fmt)
-    items = [_recorded_item(t, d, p, ln, i) for i, (ln, d) in enumerate(records)]
+    # A repeated example (the file concatenated twice, a retried row) is scored once, as in run files.
+    items, duplicates = _last_per_id([_recorded_item(t, d, p, ln, i) for i, (ln, d) in enumerate(records)])
     model = next((m for _, d in records if (m := _model_of(d))), None)
-    return Predictions(str(p), "recorded", t.name, f.name, items, {"model": model})
+    return Predictions(str(p), "recorded", t.name, f.name, items, {"model": model}, duplicates, lines.cut_tail)
+
+
+# The fields of a run header and of its records that evaluation reads, and their JSON types.
+_HEADER_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task": str,
+    "format": str,
+    "split": str,
+    "model": str,
+    "prompt": dict,
+}
+_PROMPT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "k": int,
+    "selection": str,
+    "select": str,
+    "selection_seed": int,
+    "seed": int,
+}
+_RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task": str,
+    "format": str,
+    "status": str,
+    "completion": str,
+    "input": dict,
+    "reference": dict,
+    "error": (dict, str),
+}
+
+
+def _check_fields(d: dict[str, Any], spec: Mapping[str, type | tuple[type, ...]], p: Path, line: int, where: str = "") -> None:
+    for key, types in spec.items():
+        field_of(d, key, types, path=p, line=line, where=where)
+
+
+def _error_message(r: dict[str, Any], p: Path, line: int) -> str:
+    err = r.get("error")
+    if isinstance(err, str):
+        return err
+    if isinstance(err, dict):
+        message = field_of(err, "message", str, path=p, line=line, where="error.")
+        if message is not None:
+            return message
+    return "generation failed"
 
 
 def _load_run(p: Path, task: str | None, fmt: str | None) -> Predictions:
@@ -199,6 +263,13 @@ def _load_run(p: Path, task: str | None, fmt: str | None) -> Predictions:
 
     run = read_run(p)
     header = run.header or {}
+    if run.header is not None:
+        h_line = run.header_line or 1
+        _check_fields(header, _HEADER_FIELDS, p, h_line)
+        _check_fields(header.get("prompt") or {}, _PROMPT_FIELDS, p, h_line, where="prompt.")
+    for r in run.records:
+        _check_fields(r, _RECORD_FIELDS, p, run.lines[r["id"]])
+        _error_message(r, p, run.lines[r["id"]])  # checks error.message whatever the status
     r_task = header.get("task") or next((r.get("task") for r in run.records if r.get("task")), None)
     if task and r_task and task != r_task:
         raise ConfigError(f"{p} is a {r_task!r} run, not {task!r}.", hint=f"Use --task {r_task} or another file.")
@@ -211,10 +282,11 @@ def _load_run(p: Path, task: str | None, fmt: str | None) -> Predictions:
     )
     items: list[Item] = []
     for r in run.records:
+        line = run.lines[r["id"]]
         ref_d = r.get("reference")
-        reference = _graph_from_dict(t, ref_d, p) if isinstance(ref_d, dict) else None
+        reference = _graph_from_dict(t, ref_d, p, line) if ref_d is not None else None
         query: Graph | None = None
-        if isinstance(r.get("input"), dict):
+        if r.get("input") is not None:
             try:
                 query = t.from_input(r["input"])
             except InputError:
@@ -222,7 +294,7 @@ def _load_run(p: Path, task: str | None, fmt: str | None) -> Predictions:
         if query is None and reference is not None:
             query = t.query_of(reference)
         ok = r.get("status", "ok") == "ok" and isinstance(r.get("completion"), str)
-        err = None if ok else str((r.get("error") or {}).get("message", "generation failed"))
+        err = None if ok else _error_message(r, p, line)
         labels = t.labels(query, reference, {}) if reference is not None else {}
         items.append(Item(str(r["id"]), r.get("completion") if ok else None, query, reference, labels, err))
     prompt = header.get("prompt") or {}
@@ -233,14 +305,14 @@ def _load_run(p: Path, task: str | None, fmt: str | None) -> Predictions:
         "seed": prompt.get("selection_seed", prompt.get("seed")),
         "split": header.get("split"),
     }
-    return Predictions(str(p), "run", t.name, f.name, items, meta)
+    return Predictions(str(p), "run", t.name, f.name, items, meta, run.duplicates, run.partial_tail)
 
 
-def _graph_from_dict(t: Task, d: Mapping[str, Any], path: Path | None = None) -> Graph:
+def _graph_from_dict(t: Task, d: Mapping[str, Any], path: Path | None = None, line: int | None = None) -> Graph:
     try:
         return t.graph_type.from_dict(d)
-    except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"malformed {t.name} reference ({e})", path=str(path) if path else None) from None
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        raise DataError(f"malformed {t.name} reference ({e})", path=str(path) if path else None, line=line) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -260,9 +332,12 @@ def _load_references(t: Task, spec: str) -> dict[str, Any]:
     own = t.read_references(p)
     if own is not None:
         return own
-    rows = read_jsonl(p).rows
+    # The same rule as for predictions: a cut last line is left out, the last row of an id wins.
+    rows = read_jsonl(p, allow_cut_tail=True).rows
     if all("graph" in d and "id" in d and isinstance(d["graph"], dict) for _, d in rows):
-        return {str(d["id"]): _graph_from_dict(t, d["graph"], p) for _, d in rows}
+        for ln, d in rows:
+            field_of(d, "id", (str, int), path=p, line=ln)
+        return {str(d["id"]): _graph_from_dict(t, d["graph"], p, ln) for ln, d in rows}
     out: dict[str, Any] = {}
     for i, (ln, d) in enumerate(rows):
         ref = t.read_recorded(d, path=p, line=ln, index=i)
@@ -408,6 +483,13 @@ def evaluate_file(
     )
     ev = evaluate_items(t, pred.format, items, convention=convention, signature=sig, ged_timeout=ged_timeout)
     ev.source = str(predictions)
+    if pred.duplicates:
+        ev.score.counts["duplicate_records"] = pred.duplicates
+        ev.score.notes.append(
+            f"{pred.duplicates} records repeat an example recorded before them; each example was scored once (its last record)"
+        )
+    if pred.cut_tail:
+        ev.score.notes.append(f"the last line of {pred.path} was cut mid-write (a killed run) and was left out")
     if unmatched:
         ev.score.counts["unmatched_predictions"] = unmatched
         ev.score.notes.append(f"{unmatched} predictions have no reference and were not scored")

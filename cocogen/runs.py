@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -33,7 +34,7 @@ from typing import Any
 from cocogen.backends.base import Backend, GenerationParams, RequestContext, redact
 from cocogen.cache import CompletionCache
 from cocogen.errors import BackendError, CocogenError, ConfigError, DataError
-from cocogen.jsonl import read_jsonl
+from cocogen.jsonl import field_of, read_jsonl
 from cocogen.pipeline import generate
 from cocogen.prompts import PromptSpec, build_prompt
 from cocogen.tasks.base import Format, Task, get_format, get_task
@@ -142,6 +143,8 @@ class RunFile:
     records: list[dict[str, Any]]
     partial_tail: bool = False  # the last line was cut mid-write (a killed run)
     duplicates: int = 0  # ids recorded more than once (a retried example)
+    lines: dict[str, int] = field(default_factory=dict)  # id -> line of its (last) record
+    header_line: int | None = None
 
     def by_id(self) -> dict[str, dict[str, Any]]:
         return {r["id"]: r for r in self.records}
@@ -158,25 +161,30 @@ class RunFile:
 def read_run(path: str | Path) -> RunFile:
     """Read a run file, keeping the last record per id and tolerating a cut-off last line.
 
-    Raises :class:`DataError` (with the line number) for a malformed line elsewhere.
+    Raises :class:`DataError` (with the line number) for a malformed line elsewhere, a
+    record without an id or with an id that is not text or a whole number.
     """
     p = Path(path)
     lines = read_jsonl(p, allow_cut_tail=True, allow_empty=True, missing_hint="")
     header: dict[str, Any] | None = None
+    header_line: int | None = None
     latest: dict[str, dict[str, Any]] = {}
+    where: dict[str, int] = {}
     seen = 0
     for i, d in lines:
         if d.get("kind") == "header":
-            header = d if header is None else header
+            if header is None:
+                header, header_line = d, i
             continue
-        if "id" not in d:
+        if field_of(d, "id", (str, int), path=p, line=i) is None:
             raise DataError("record without an id", path=str(p), line=i)
         seen += 1
         rid = str(d["id"])
         d["id"] = rid
         latest.pop(rid, None)  # re-insert so the order is that of the latest record
         latest[rid] = d
-    return RunFile(p, header, list(latest.values()), lines.cut_tail, seen - len(latest))
+        where[rid] = i
+    return RunFile(p, header, list(latest.values()), lines.cut_tail, seen - len(latest), where, header_line)
 
 
 def _iso_now() -> str:
@@ -266,6 +274,135 @@ def _truncate_partial_tail(path: Path) -> None:
                 return
             pos = start
         fh.truncate(0)
+
+
+class _RunLock:
+    """An exclusive lock on a run file, held while one process writes it.
+
+    The lock is a sidecar file, ``<run file>.lock``, because compaction replaces the run
+    file itself (a lock on the old inode would not cover the new one).  It is taken
+    without waiting: a second writer refuses at once instead of queueing behind a run
+    that may take hours.  The sidecar is removed on release; a writer that opened it
+    just before removal notices that its lock is on a removed file and tries again.
+    """
+
+    def __init__(self, run_path: Path) -> None:
+        self.run_path = run_path
+        self.path = run_path.with_name(run_path.name + ".lock")
+        self._fh: Any = None
+
+    def acquire(self) -> None:
+        import portalocker
+
+        for _ in range(10):
+            try:
+                fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+            except OSError as e:
+                raise ConfigError(f"Cannot create the lock file {self.path}: {e.strerror}.") from None
+            try:
+                portalocker.lock(fh, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+            except portalocker.exceptions.LockException:
+                fh.close()
+                raise ConfigError(
+                    f"{self.run_path} is being written by another cocogen run right now; it was left as it is.",
+                    hint="Wait for that run to finish, or choose another --out path.",
+                ) from None
+            try:
+                same = os.fstat(fh.fileno()).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                fh.seek(0)
+                held = fh.read(4096)
+                if held and not re.fullmatch(r"\d+\n?", held):
+                    # Not ours (a pid or nothing): someone's own file that happens to have this name.
+                    fh.close()
+                    raise ConfigError(
+                        f"{self.path} exists and is not a cocogen lock file; it was left as it is.",
+                        hint="Move it away, or choose another --out path.",
+                    )
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"{os.getpid()}\n")  # who holds it, for a person looking
+                fh.flush()
+                self._fh = fh
+                return
+            fh.close()  # the holder released and removed it between our open and lock
+        raise ConfigError(f"Could not lock {self.run_path}: other runs keep taking it.", hint="Try again.")
+
+    def release(self) -> None:
+        if self._fh is None:
+            return
+        # Remove first, then unlock: a waiter that opened the old file sees it is gone.
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+        self._fh.close()
+        self._fh = None
+
+
+def _make_parent(out: Path) -> None:
+    """Create the run file's folder, or say in a sentence why it cannot be."""
+    blocker = next((a for a in (out.parent, *out.parent.parents) if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(f"Cannot write the run file {out}: {blocker} is a file, not a folder.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"Cannot create the folder of the run file {out}: {e.strerror}.") from None
+
+
+def _prepare_out(out: Path, header: dict[str, Any]) -> RunFile | None:
+    """Check ``out`` before anything is written to it; the existing run to resume, or ``None`` for a new one.
+
+    A file that is not a run file, or a run of other settings, is refused with a
+    sentence and left byte for byte as it was; only then is a cut last line repaired.
+    """
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file path for the run file.")
+    if not out.exists() or out.stat().st_size == 0:
+        return None
+    if _is_cut_header(out):
+        return None  # a run killed while writing its header line: nothing in it to keep
+    try:
+        existing = read_run(out)
+    except DataError as e:
+        raise ConfigError(
+            f"{out} exists and cannot be read as a cocogen run file ({e}); it was left as it is.",
+            hint="Choose another --out path.",
+        ) from None
+    if existing.header is None or existing.header_line != _first_line(existing):
+        raise ConfigError(
+            f"{out} exists but is not a cocogen run file (its first record is not a run header); it was left as it is.",
+            hint="Choose another --out path.",
+        )
+    _check_resume(out, existing.header, header)
+    return existing
+
+
+# Every run file begins with these bytes (the header is written first, keys in this order).
+_HEADER_START = b'{"kind": "header"'
+
+
+def _is_cut_header(path: Path) -> bool:
+    """Whether the whole file is one unfinished header line: a run killed while writing it."""
+    with open(path, "rb") as fh:
+        data = fh.read(1 << 16)
+        if fh.read(1):
+            return False  # far longer than any header
+    if b"\n" in data or not data.startswith(_HEADER_START):
+        return False
+    try:
+        json.loads(data)
+    except ValueError:
+        return True
+    return False  # a complete header without its newline is a run file to resume
+
+
+def _first_line(run: RunFile) -> int | None:
+    lines = [n for n in (run.header_line, *run.lines.values()) if n is not None]
+    return min(lines) if lines else None
 
 
 def _compact(run: RunFile) -> None:
@@ -401,19 +538,67 @@ def run_batch(
     unique: dict[str, Example] = {}
     for ex in examples:
         unique.setdefault(str(ex.id), ex)
-    total = len(unique)
 
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file path for the run file.")
+    _make_parent(out)
+    lock = _RunLock(out)
+    lock.acquire()
+    try:
+        return _run_locked(
+            t,
+            f,
+            backend,
+            p,
+            spec,
+            header,
+            unique,
+            out,
+            concurrency=concurrency,
+            rpm=rpm,
+            cache=cache,
+            progress=progress,
+            on_progress=on_progress,
+            cancel=cancel,
+            max_consecutive_failures=max_consecutive_failures,
+            t_start=t_start,
+        )
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    t: Task,
+    f: Format,
+    backend: Backend,
+    p: GenerationParams,
+    spec: PromptSpec,
+    header: dict[str, Any],
+    unique: dict[str, Example],
+    out: Path,
+    *,
+    concurrency: int,
+    rpm: float | None,
+    cache: CompletionCache | None,
+    progress: bool,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event,
+    max_consecutive_failures: int,
+    t_start: float,
+) -> RunSummary:
+    """The body of :func:`run_batch`, run while this process holds the run file's lock."""
+    total = len(unique)
     done_ok: set[str] = set()
-    if out.exists():
-        _truncate_partial_tail(out)  # a run killed mid-write; may leave the file empty
-    if out.exists() and out.stat().st_size > 0:
-        existing = read_run(out)
-        _check_resume(out, existing.header, header)
+    existing = _prepare_out(out, header)
+    if existing is not None:
+        _truncate_partial_tail(out)  # a run killed mid-write: only now that the file is known to be ours
         done_ok = existing.ok_ids & unique.keys()
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(header, ensure_ascii=False) + "\n")
+        try:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(header, ensure_ascii=False) + "\n")
+        except OSError as e:
+            raise ConfigError(f"Cannot write the run file {out}: {e.strerror}.") from None
     todo = [ex for rid, ex in unique.items() if rid not in done_ok]
     skipped = total - len(todo)
 

@@ -339,7 +339,7 @@ def _map_exception(provider: str, e: Exception) -> BackendError | None:
             return BackendError(
                 f"{provider} did not answer in time.",
                 retryable=True,
-                hint="The server may be overloaded; raise the timeout or lower --concurrency.",
+                hint="The server may be overloaded; raise --timeout (seconds to wait for an answer) or lower --concurrency.",
             )
         if isinstance(e, openai.APIConnectionError):
             cause = e.__cause__ or e.__context__

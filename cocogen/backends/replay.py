@@ -26,7 +26,7 @@ from typing import Any
 
 from cocogen.backends.base import GenerationParams, RequestContext
 from cocogen.errors import BackendError, ConfigError, DataError
-from cocogen.jsonl import read_jsonl
+from cocogen.jsonl import field_of, read_jsonl
 from cocogen.settings import data_dir
 from cocogen.tasks.base import Task
 from cocogen.types import Generation
@@ -125,47 +125,62 @@ def _recorded_input(d: Mapping[str, Any], line: int, index: int, path: Path, tas
     return ref.id, (t.to_input(ref.query) if ref.query is not None else {})
 
 
-def _parse_record(d: Mapping[str, Any], line: int, index: int, path: Path, task: str | None) -> _Record | None:
+def _choices_of(resp: dict[str, Any], line: int, path: Path) -> list[dict[str, Any]]:
+    """``codex_response.choices``, each checked to be an object whose ``text`` is text."""
+    choices = field_of(resp, "choices", list, path=path, line=line, where="codex_response.") or []
+    for i, c in enumerate(choices):
+        if not isinstance(c, dict):
+            raise DataError(f"codex_response.choices[{i}] must be an object with a 'text'", path=str(path), line=line)
+        field_of(c, "text", str, path=path, line=line, where=f"codex_response.choices[{i}].")
+        field_of(c, "index", int, path=path, line=line, where=f"codex_response.choices[{i}].")
+        field_of(c, "finish_reason", str, path=path, line=line, where=f"codex_response.choices[{i}].")
+    return sorted(choices, key=lambda c: c.get("index") or 0)
+
+
+def _tokens(usage: dict[str, Any], line: int, path: Path, where: str) -> tuple[int | None, int | None]:
+    return (
+        field_of(usage, "prompt_tokens", int, path=path, line=line, where=where),
+        field_of(usage, "completion_tokens", int, path=path, line=line, where=where),
+    )
+
+
+def _parse_record(d: dict[str, Any], line: int, index: int, path: Path, task: str | None) -> _Record | None:
+    """One line of a recording; a field of the wrong type is a :class:`DataError` naming it and the line."""
     if d.get("kind") == "header" or d.get("status", "ok") != "ok":
         return None  # a header, or an example our run recorded as failed: nothing to serve
-    rid = d.get("id")
+    rid = field_of(d, "id", (str, int), path=path, line=line)
     rid = str(rid) if rid is not None else None
     if "codex_response" in d or "generated_code" in d:  # CoCoGen's recorded outputs
+        resp = field_of(d, "codex_response", dict, path=path, line=line) or {}
+        choices = _choices_of(resp, line, path)
+        query = field_of(d, "input_prompt_code", str, path=path, line=line)
+        gen = field_of(d, "generated_code", str, path=path, line=line)
+        usage = field_of(resp, "usage", dict, path=path, line=line, where="codex_response.") or {}
+        prompt_tokens, completion_tokens = _tokens(usage, line, path, "codex_response.usage.")
         ref_id, fields = _recorded_input(d, line, index, path, task)
         rid = rid or ref_id
-        resp = d.get("codex_response") or {}
-        choices = sorted(resp.get("choices") or [], key=lambda c: c.get("index") or 0)
         texts = tuple(str(c.get("text") or "") for c in choices)
         reasons = tuple(c.get("finish_reason") for c in choices)
-        query = d.get("input_prompt_code")
-        if not texts and isinstance(d.get("generated_code"), str) and isinstance(query, str):
-            gen = d["generated_code"]
+        if not texts and gen is not None and query is not None:
             texts, reasons = ((gen[len(query) :] if gen.startswith(query) else gen),), (None,)
-        usage = resp.get("usage") or {}
-        return _Record(
-            rid,
-            texts,
-            reasons,
-            query,
-            fields,
-            usage.get("prompt_tokens"),
-            usage.get("completion_tokens"),
-            line,
-        )
+        return _Record(rid, texts, reasons, query, fields, prompt_tokens, completion_tokens, line)
     if "completion" in d:  # our run records
-        samples = d.get("samples")
-        texts = tuple(str(s) for s in samples) if isinstance(samples, list) and samples else (str(d["completion"]),)
-        usage = d.get("usage") or {}
-        return _Record(
-            rid,
-            texts,
-            (usage.get("finish_reason"),) * len(texts),
-            d.get("query_text"),
-            dict(d.get("input") or {}),
-            usage.get("prompt_tokens"),
-            usage.get("completion_tokens"),
-            line,
-        )
+        completion = field_of(d, "completion", str, path=path, line=line)
+        samples = field_of(d, "samples", list, path=path, line=line)
+        if samples is not None and not all(isinstance(x, str) for x in samples):
+            raise DataError("the field 'samples' must be a list of texts", path=str(path), line=line)
+        usage = field_of(d, "usage", dict, path=path, line=line) or {}
+        prompt_tokens, completion_tokens = _tokens(usage, line, path, "usage.")
+        reason = field_of(usage, "finish_reason", str, path=path, line=line, where="usage.")
+        query = field_of(d, "query_text", str, path=path, line=line)
+        fields = field_of(d, "input", dict, path=path, line=line) or {}
+        if samples:
+            texts: tuple[str, ...] = tuple(samples)
+        elif completion is not None:
+            texts = (completion,)
+        else:
+            texts = ()  # an ok record without a completion: nothing to serve
+        return _Record(rid, texts, (reason,) * len(texts), query, dict(fields), prompt_tokens, completion_tokens, line)
     raise DataError(
         "not a recorded completion (expected codex_response/generated_code or completion)", path=str(path), line=line
     )
@@ -223,12 +238,13 @@ class ReplayBackend:
         self._records: list[_Record] = []
         self._model = self.path.stem
         # A run cut mid-write may end in a partial line; everything before it is served.
-        for index, (i, d) in enumerate(read_jsonl(self.path, allow_cut_tail=True, allow_empty=True)):
+        for index, (i, d) in enumerate(read_jsonl(self.path, allow_cut_tail=True)):
             if d.get("kind") == "header":
-                self._model = str(d.get("model") or self._model)
-                task = task or (d.get("task") if isinstance(d.get("task"), str) else None)
+                self._model = str(field_of(d, "model", str, path=self.path, line=i) or self._model)
+                task = task or field_of(d, "task", str, path=self.path, line=i)
             elif isinstance(d.get("codex_response"), dict) and d["codex_response"].get("model"):
-                self._model = str(d["codex_response"]["model"])
+                model = field_of(d["codex_response"], "model", str, path=self.path, line=i, where="codex_response.")
+                self._model = str(model)
             rec = _parse_record(d, i, index, self.path, task)
             if rec is not None and rec.texts:
                 self._records.append(rec)

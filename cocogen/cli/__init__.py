@@ -18,6 +18,7 @@ module                 commands
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,18 +39,40 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _one_line(message: str) -> str:
+    """A message on one line: a file name or a server's text may hold line breaks."""
+    return " ".join(message.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors are one line on stderr and exit status 1 (usage errors 2).
+
+    Every expected failure is a :class:`CocogenError` with its own sentence.  Anything
+    else is a bug: it still gets one line, not a traceback (``COCOGEN_DEBUG=1`` re-raises
+    it to show one).
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except CocogenError as e:
-        print(f"error: {e.user_message()}", file=sys.stderr)
+        print(f"error: {_one_line(e.user_message())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; finished work was kept", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # noqa: BLE001 - the last resort: no traceback reaches a user
+        if os.environ.get("COCOGEN_DEBUG"):
+            raise
+        detail = _one_line(str(e))[:300]
+        print(
+            f"error: internal error in `cocogen {args.command}` ({type(e).__name__}{': ' + detail if detail else ''}); "
+            "this is a bug in cocogen, please report it with the command and files you used "
+            "(COCOGEN_DEBUG=1 shows the traceback).",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

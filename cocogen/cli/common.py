@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from cocogen.backends.base import BACKENDS, Backend, GenerationParams, make_backend
-from cocogen.errors import InputError
+from cocogen.errors import ConfigError, InputError
+from cocogen.jsonl import JsonError, loads
 from cocogen.prompts import SELECTIONS, PromptSpec
-from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
+from cocogen.settings import DEFAULT_K, DEFAULT_TIMEOUT, DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import REGISTRY, Format, Task, get_format, get_task
 from cocogen.types import Graph
 
@@ -26,6 +28,7 @@ __all__ = [
     "params_from_args",
     "spec_from_args",
     "print_problems",
+    "timeout_from_args",
 ]
 
 
@@ -40,28 +43,41 @@ def _json_default(o: Any) -> Any:
 
 def read_json_arg(value: str, option: str = "--input") -> Any:
     """An option that takes inline JSON, ``@file.json``, or ``-`` for standard input."""
-    if value == "-":
-        text = sys.stdin.read()
-    elif value.startswith("@"):
+    if value.startswith("@"):
+        where = f"{option} file {value[1:]}"
         text = read_text_arg(value[1:], what="the input file ")
     else:
-        text = value
+        where = "standard input" if value == "-" else option
+        text = read_text_arg(None) if value == "-" else value
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{option} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).") from None
+        return loads(text)
+    except JsonError as e:
+        raise InputError(f"{where} is not valid JSON ({e.reason}).") from None
 
 
 def read_text_arg(path: str | None, what: str = "") -> str:
     """A UTF-8 text file, or standard input for ``None`` or ``-``; ``what`` names it in errors."""
     if path is None or path == "-":
-        return sys.stdin.read()
+        # Bytes, decoded here: a binary stdin gets the same sentence as a binary file.
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"Standard input is not UTF-8 text (byte {e.start + 1}).") from None
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise InputError(f"Cannot read {what}{path}: {e.strerror}.") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text.") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path} is not UTF-8 text (byte {e.start + 1}).") from None
+
+
+def timeout_from_args(args: argparse.Namespace) -> float | None:
+    """``--timeout`` checked: a finite number of seconds above 0 (exit 1 with a sentence, like --ged-timeout)."""
+    seconds = getattr(args, "timeout", None)
+    if seconds is not None and (not math.isfinite(seconds) or seconds <= 0):
+        raise ConfigError(f"--timeout must be a positive number of seconds, not {seconds}.")
+    return seconds
 
 
 def add_task_option(p: argparse.ArgumentParser, *, required: bool = True, help: str = "the task") -> None:
@@ -77,6 +93,13 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name (openai), GGUF path (local) or recorded file (replay)")
     p.add_argument("--base-url", help="OpenAI-compatible server URL (default: $COCOGEN_BASE_URL / $OPENAI_BASE_URL)")
     p.add_argument("--mode", choices=["auto", "completion", "chat"], default="auto", help="endpoint (openai backend)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"seconds to wait for each answer (openai backend; default {DEFAULT_TIMEOUT:g})",
+    )
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--top-p", type=float, default=None)
@@ -115,8 +138,15 @@ def backend_from_args(args: argparse.Namespace, task: str | None = None) -> Back
     """Build the backend named by ``--backend`` from the options that apply to it."""
     name = getattr(args, "backend", "local")
     model = getattr(args, "model", None)
+    timeout_from_args(args)  # a bad --timeout is refused whichever backend is chosen
     if name == "openai":
-        return make_backend("openai", model=model, base_url=getattr(args, "base_url", None), mode=args.mode)
+        return make_backend(
+            "openai",
+            model=model,
+            base_url=getattr(args, "base_url", None),
+            mode=args.mode,
+            timeout=timeout_from_args(args),
+        )
     if name == "replay":
         return make_backend("replay", path=model, task=task)
     options: dict[str, Any] = {"model": model}

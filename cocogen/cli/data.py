@@ -23,7 +23,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.action == "download":
         report = data.download(base_url=args.base_url, force=args.force, only=args.only)
     else:
-        report = data.verify()
+        report = data.verify(only=args.only)
     if args.json:
         print_json(report)
     else:

@@ -61,8 +61,23 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def _check_out(out: str, inputs: Sequence[str | None]) -> None:
+    """Refuse an ``--out`` that would overwrite what is being scored, or a run file: they are results, not scratch."""
+    target = Path(out)
+    for given in inputs:
+        if given and Path(given).exists() and target.exists() and target.resolve() == Path(given).resolve():
+            raise InputError(f"--out {out} is the file being evaluated; writing the rows there would destroy it.")
+    if target.is_file():
+        with open(target, "rb") as fh:
+            first = fh.readline(4096)
+        if first.startswith(b'{"kind": "header"'):
+            raise InputError(f"--out {out} is a cocogen run file; it was left as it is.", hint="Choose another --out path.")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Per-example rows to ``--out``, averages as a table or ``--json``."""
+    if args.out:
+        _check_out(args.out, [args.predictions, args.references])
     ev = evaluate_file(
         args.predictions,
         task=args.task,

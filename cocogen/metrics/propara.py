@@ -111,6 +111,24 @@ def _filled_row(row: Sequence[str], width: int) -> list[str]:
     return out
 
 
+# ProPara paragraphs have at most about 10 steps; this bounds the grid an answer file can make.
+MAX_ACTION_STEP = 1000
+
+
+def _grid_key(example_id: int | str) -> int:
+    """The paragraph number the action rows of one example are grouped under.
+
+    It only groups one example's rows, so any id works: a dataset's numeric id is kept
+    (as in the answer files), any other (an edited or foreign file's ``"abc"``, a number
+    too long for ``int``) is scored under 0.
+
+    >>> _grid_key("37"), _grid_key("abc"), _grid_key("9" * 5000)
+    (37, 0, 0)
+    """
+    s = str(example_id).strip()
+    return int(s) if s.isascii() and s.isdigit() and len(s) <= 18 else 0
+
+
 def table_to_actions(table: StateTable, process_id: int | str) -> list[ActionRow]:
     """Action-file rows of a state table (participant-major, like the answer files).
 
@@ -128,7 +146,7 @@ def table_to_actions(table: StateTable, process_id: int | str) -> list[ActionRow
     >>> [(r.step, r.action, r.before, r.after) for r in table_to_actions(t, 1)]
     [(1, 'CREATE', '-', 'cloud'), (2, 'DESTROY', 'cloud', '-')]
     """
-    pid = int(process_id)
+    pid = _grid_key(process_id)
     n = len(table.sentences)
     rows: list[ActionRow] = []
     for p_idx, participant in enumerate(table.participants):
@@ -219,6 +237,8 @@ def read_action_file(path: str | Path) -> dict[int, ProcessGrid]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise DataError(f"cannot read action file ({e.strerror})", path=str(p)) from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"the action file is not UTF-8 text (byte {e.start + 1})", path=str(p)) from None
     rows: list[ActionRow] = []
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -226,10 +246,13 @@ def read_action_file(path: str | Path) -> dict[int, ProcessGrid]:
         parts = line.split("\t")
         if len(parts) < 6:
             raise DataError(f"expected 6 tab-separated columns, got {len(parts)}", path=str(p), line=i)
-        try:
-            rows.append(ActionRow(int(parts[0]), int(parts[1]), parts[2], parts[3], parts[4], parts[5]))
-        except ValueError:
-            raise DataError("paragraph id and step must be integers", path=str(p), line=i) from None
+        pid, step = parts[0].strip(), parts[1].strip()
+        # Short digit strings only: int() of thousands of digits fails, and a grid is as long as its last step.
+        if not (pid.isascii() and pid.isdigit() and len(pid) <= 18 and step.isascii() and step.isdigit()):
+            raise DataError("paragraph id and step must be whole numbers", path=str(p), line=i)
+        if not 1 <= int(step[:6]) <= MAX_ACTION_STEP or len(step) > 6:
+            raise DataError(f"the step must be from 1 to {MAX_ACTION_STEP}, not {step[:20]}", path=str(p), line=i)
+        rows.append(ActionRow(int(pid), int(step), parts[2], parts[3], parts[4], parts[5]))
     if not rows:
         raise DataError("no rows in action file", path=str(p))
     return grids_from_actions(rows, source=str(p))
@@ -599,7 +622,7 @@ def score_example(
     (ExampleScore, QuestionScores)
         The row for reports and the raw scores for :func:`aggregate`.
     """
-    pid = int(example_id)
+    pid = _grid_key(example_id)
     gold = (
         reference if isinstance(reference, ProcessGrid) else grids_from_actions(table_to_actions(reference, pid))[pid]
     )

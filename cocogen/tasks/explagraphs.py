@@ -1188,12 +1188,16 @@ class ExplaGraphsTask(TaskBase):
 
     def read_recorded(self, record: Mapping[str, Any], *, path: Path, line: int, index: int) -> Reference:
         """CoCoGen's release rows: belief, argument, the prompt's ``stance``, ``orig_stance`` and ``graph``."""
-        try:
-            belief, argument, stance = str(record["belief"]), str(record["argument"]), str(record["stance"])
-            gold = record.get("orig_stance")
-            triples, problems = parse_triples(str(record["graph"]))
-        except KeyError as e:
-            raise DataError(f"the record has no {e.args[0]!r} field", path=str(path), line=line) from None
+        for key in ("belief", "argument", "stance", "graph"):
+            if key not in record:
+                raise DataError(f"the record has no {key!r} field", path=str(path), line=line)
+            if not isinstance(record[key], str):
+                raise DataError(f"the field {key!r} must be text", path=str(path), line=line)
+        if not isinstance(record.get("orig_stance") or "", str):
+            raise DataError("the field 'orig_stance' must be text", path=str(path), line=line)
+        belief, argument, stance = record["belief"], record["argument"], record["stance"]
+        gold = record.get("orig_stance")
+        triples, problems = parse_triples(record["graph"])
         if problems:
             raise DataError(f"malformed reference graph: {problems[0].message}", path=str(path), line=line)
         meta = {"prompt_stance": stance, "gold_stance": str(gold) if gold else None}

@@ -989,19 +989,39 @@ class ProParaTask(TaskBase):
         return {"steps", "questions"} <= record.keys()
 
     def read_recorded(self, record: Mapping[str, Any], *, path: Path, line: int, index: int) -> Reference:
-        """CoCoGen's release rows: ``id``, ``steps`` (``Init`` first) and one question per participant."""
-        try:
-            steps, questions = record["steps"], record["questions"]
-            participants = [str(q["question"])[len(_QUESTION_PREFIX) :] for q in questions]
-            states = [tuple(str(a) for a in q["answers"]) for q in questions]
-            pid = str(record["id"])
-        except (KeyError, TypeError) as e:
-            raise DataError(f"not a ProPara record ({e})", path=str(path), line=line) from None
+        """CoCoGen's release rows: ``id``, ``steps`` (``Init`` first) and one question per participant.
+
+        Every field is checked for its type, so a hostile or edited file gets a
+        :class:`DataError` naming the field and the line, never a ``TypeError``.
+        """
+
+        def bad(message: str) -> DataError:
+            return DataError(message, path=str(path), line=line)
+
+        if not {"id", "steps", "questions"} <= record.keys():
+            missing = sorted({"id", "steps", "questions"} - record.keys())
+            raise bad(f"not a ProPara record (no {', '.join(map(repr, missing))} field)")
+        steps, questions, pid = record["steps"], record["questions"], record["id"]
+        if isinstance(pid, bool) or not isinstance(pid, (str, int)):
+            raise bad("the field 'id' must be text or a whole number")
+        if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+            raise bad("the field 'steps' must be a list of texts")
         if not steps or steps[0] != "Init":
-            raise DataError("'steps' must start with 'Init'", path=str(path), line=line)
-        sentences = tuple(str(s) for s in steps[1:])
+            raise bad("'steps' must start with 'Init'")
+        if not isinstance(questions, list):
+            raise bad("the field 'questions' must be a list of objects")
+        participants, states = [], []
+        for i, q in enumerate(questions):
+            if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+                raise bad(f"questions[{i}] must be an object with a 'question' text")
+            answers = q.get("answers")
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                raise bad(f"questions[{i}].answers must be a list of texts")
+            participants.append(q["question"][len(_QUESTION_PREFIX) :])
+            states.append(tuple(answers))
+        sentences = tuple(steps[1:])
         query = StateTable(sentences, tuple(participants))
-        return Reference(pid, query, StateTable(sentences, tuple(participants), tuple(states)))
+        return Reference(str(pid), query, StateTable(sentences, tuple(participants), tuple(states)))
 
     def read_references(self, path: Path) -> dict[str, Any] | None:
         """The official leaderboard's ``answers.tsv`` (action rows), as answer grids by paragraph id."""
