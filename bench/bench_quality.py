@@ -38,7 +38,9 @@ Usage::
     python bench/bench_quality.py --tasks proscript-edge --formats code --modes constrained
 
 Run files go to ``artifacts/quality/`` (``--out-dir``); re-running resumes them, so
-an interrupted benchmark loses nothing.  ``--json FILE`` keeps the table's figures.
+an interrupted benchmark loses nothing, and ``--score-only`` prints the table of what is
+there.  ``--json FILE`` keeps the table's figures (the app's Home page shows
+``assets/local-model-quality.json``, written this way).
 """
 
 from __future__ import annotations
@@ -252,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", default=str(REPO / "artifacts" / "quality"))
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--score-only", action="store_true", help="score the run files already there; generate nothing")
     args = ap.parse_args(argv)
 
     from cocogen.errors import CocogenError
@@ -278,7 +281,11 @@ def main(argv: list[str] | None = None) -> int:
                     cell_modes.append("codex")
                 for mode in cell_modes:
                     out = out_dir / f"{task.name}.{fmt_name}.{mode}.jsonl"
-                    run_cell(task, fmt, mode, rows, out, args)
+                    if args.score_only:
+                        if not out.exists():
+                            continue
+                    else:
+                        run_cell(task, fmt, mode, rows, out, args)
                     cell = score_cell(task, fmt_name, out)
                     cell["mode"] = mode
                     cells.append(cell)

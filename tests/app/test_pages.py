@@ -49,6 +49,22 @@ def test_home_says_which_model_is_active_and_where_to_start() -> None:
     assert at.get("graphviz_chart"), "the opening picture is drawn"
 
 
+def test_home_shows_the_offline_models_measured_quality() -> None:
+    """The figures come from the quality benchmark's file, beside the Codex figures on the same rows."""
+    import json
+
+    info = json.loads((Path(__file__).resolve().parents[2] / "assets" / "local-model-quality.json").read_text())
+    at = start(backend="local")
+    assert "What the offline model can and cannot do" in texts(at)
+    (table,) = at.dataframe
+    shown = table.value
+    assert {"free decoding", "constrained (default)", "Codex, same rows"} <= set(shown.columns)
+    cell = next(c for c in info["cells"] if (c["task"], c["format"], c["mode"]) == ("explagraphs", "code", "constrained"))
+    row = shown[(shown["task"] == "explagraphs") & (shown["format"] == "code")].iloc[0]
+    assert row["constrained (default)"] == f"{cell['metrics']['stca'] * 100:.1f}"
+    assert "by construction" in texts(at)
+
+
 def test_sidebar_never_shows_the_api_key(server: FakeOpenAIServer) -> None:
     at = start("playground", server=server, openai_key=SECRET, task="explagraphs")
     at.button(key="pg_generate").click().run()

@@ -22,7 +22,7 @@ from cocogen.backends.base import GenerationParams
 from cocogen.backends.llamacpp import LlamaCppBackend, _Sampling
 from cocogen.constrained import FreeSpec
 from cocogen.metrics.explagraphs import bracket_string, official_edges, structural_checks
-from cocogen.pipeline import generate
+from cocogen.pipeline import Result, generate
 from cocogen.prompts import build_prompt
 from cocogen.tasks import get_task
 from cocogen.types import Example
@@ -58,6 +58,18 @@ def _rows(task: str) -> list[Example]:
     return get_task(task).load(SPLITS[task])[:ROWS]
 
 
+_ANSWERS: dict[str, list[tuple[Example, Result]]] = {}
+
+
+def _answers(backend: LlamaCppBackend, task: str) -> list[tuple[Example, Result]]:
+    """The default answers for the task's first rows, generated once per test session."""
+    if task not in _ANSWERS:
+        _ANSWERS[task] = [
+            (ex, generate(task, None, ex.graph, backend, params=GREEDY, example_id=ex.id)) for ex in _rows(task)
+        ]
+    return _ANSWERS[task]
+
+
 def test_healing_lets_the_value_start_as_the_model_would_write_it(backend: LlamaCppBackend) -> None:
     """After the program writes ``step0: `` (a lone-space token), the model still writes `` decided``."""
     model = backend.local
@@ -91,8 +103,7 @@ def test_constrained_values_are_neither_repeated_nor_degenerate(
     backend: LlamaCppBackend, data_dir: Path, task: str
 ) -> None:
     min_words = 2 if task == "proscript-script" else 1
-    for ex in _rows(task):
-        r = generate(task, None, ex.graph, backend, params=GREEDY, example_id=ex.id)
+    for ex, r in _answers(backend, task):
         assert r.parse.clean, (ex.id, r.completion)
         values = _values(task, r.graph)
         assert values, ex.id
@@ -109,8 +120,7 @@ def test_constrained_values_are_neither_repeated_nor_degenerate(
 def test_explagraphs_answers_are_structurally_correct_by_construction(
     backend: LlamaCppBackend, data_dir: Path
 ) -> None:
-    for ex in _rows("explagraphs"):
-        r = generate("explagraphs", None, ex.graph, backend, params=GREEDY, example_id=ex.id)
+    for ex, r in _answers(backend, "explagraphs"):
         g = r.graph
         checks = structural_checks(official_edges(bracket_string(g.triples)), g.belief, g.argument)  # type: ignore[union-attr]
         assert all(checks.values()), (ex.id, checks, g.triples)  # type: ignore[union-attr]
