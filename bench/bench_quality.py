@@ -197,7 +197,7 @@ def score_cell(task: Any, fmt_name: str, out: Path) -> dict[str, Any]:
         "task": task.name,
         "format": fmt_name,
         "n": ev.score.n,
-        "clean": 100 * clean / max(1, ev.score.n),
+        "clean": 100 * clean / max(1, len(run.records)),
         "latency_s": statistics.median(lat) if lat else None,
         "metrics": {k: ev.score.values.get(k) for k, _, _ in MAIN[task.name]},
     }
@@ -241,6 +241,25 @@ def print_table(cells: Iterable[dict[str, Any]]) -> None:
     Console(width=160).print(table)
 
 
+def markdown_table(cells: Iterable[dict[str, Any]]) -> str:
+    """The table as Markdown (for docs/benchmarks.md)."""
+    lines = [
+        "| task | format | mode | n | main metric | clean % | copy % | repeat % | degen. % | median s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        main = " · ".join(
+            f"{label} {_fmt(c['metrics'].get(key), scale, 1 if key != 'graph_ged' else 2)}"
+            for key, label, scale in MAIN[c["task"]]
+        )
+        lines.append(
+            f"| {c['task']} | {c['format']} | {c['mode']} | {c['n']} | {main} | {_fmt(c['clean'], 1, 0)} | "
+            f"{_fmt(c.get('copy'))} | {_fmt(c.get('repeat'))} | {_fmt(c.get('degenerate'))} | "
+            f"{_fmt(c['latency_s'], 1, 2)} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=50, help="rows per task (the first N of the split)")
@@ -254,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", default=str(REPO / "artifacts" / "quality"))
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--score-only", action="store_true", help="score the run files already there; generate nothing")
     args = ap.parse_args(argv)
 
@@ -292,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     except CocogenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print_table(cells)
+    if args.markdown:
+        print(markdown_table(cells))
+    else:
+        print_table(cells)
     info = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",

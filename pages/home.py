@@ -70,7 +70,7 @@ def _quality_table(path: Path) -> tuple[list[dict[str, str]], dict[str, object]]
                     "metric": label,
                     "free decoding": value(free),
                     "constrained (default)": value(con),
-                    "Codex, same rows": value(codex) if codex else PAPER.get((task, fmt), ""),
+                    "Codex, same rows": value(codex) if codex else PAPER.get((task, fmt), "–"),
                 }
             )
     return rows, info
@@ -96,15 +96,20 @@ if quality is not None:
     st.divider()
     st.markdown("#### What the offline model can and cannot do")
     st.markdown(
-        f"The embedded model is **Gemma 3 270M** — about 500 times smaller than the paper's Codex. Measured on "
-        f"the first {info.get('rows')} rows of each task's evaluation split ({info.get('date')}, "
-        f"{info.get('k')} fixed few-shot examples, greedy; `bench/bench_quality.py`):"
+        "The embedded model is **Gemma 3 270M**, small enough to run on any laptop; the paper used Codex "
+        "(code-davinci-002), a far larger model. Its main metric per task, measured on the first "
+        f"{info.get('rows')} rows of each task's evaluation split ({info.get('date')}, {info.get('k')} fixed "
+        "few-shot examples, greedy; `bench/bench_quality.py`, details in docs/benchmarks.md):"
     )
-    st.dataframe(rows, hide_index=True, width="stretch")
+    header = list(rows[0]) if rows else []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in rows]
+    st.markdown("\n".join(lines))
     st.caption(
         "Constrained decoding (the default) writes the format's fixed code itself and lets the model choose the "
         "rest, so every answer parses. ExplaGraphs structural correctness (StCA counts it) holds **by "
-        "construction**: the decoder only offers connected, acyclic graphs of 3–8 triples with concepts from the "
-        "belief and argument — a guarantee, not the model's reasoning. For the paper's quality, point the app at "
-        "a real model server in the sidebar, or replay the recorded Codex outputs (Inspect)."
+        "construction**: the decoder only offers connected, acyclic graphs of 3–8 triples whose concepts include "
+        "words of the belief and the argument — a guarantee of the decoder, not the model's reasoning. For the "
+        "paper's quality, point the app at a real model server in the sidebar, or replay the recorded Codex "
+        "outputs (Inspect)."
     )
