@@ -28,6 +28,7 @@ __all__ = [
     "MetricSpec",
     "METRICS",
     "MetricOptions",
+    "MetricBase",
     "TaskMetric",
     "CONVENTIONS",
     "mean",
@@ -330,6 +331,17 @@ class MetricOptions:
             from cocogen.errors import ConfigError
 
             raise ConfigError(f"The GED timeout must be a positive number of seconds, not {self.ged_timeout!r}.")
+
+
+class MetricBase:
+    """What every task metric shares: its task's name and its options; no extra signature fields."""
+
+    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
+        self.task = task
+        self.options = options or MetricOptions()
+
+    def signature_fields(self) -> dict[str, object]:
+        return {}
 
 
 class TaskMetric(Protocol):

@@ -43,7 +43,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import networkx as nx
 
-from cocogen.metrics.base import ExampleScore, MetricOptions, Score, mean, prf
+from cocogen.metrics.base import ExampleScore, MetricBase, Score, mean, prf
 from cocogen.metrics.structure import DEFAULT_GED_TIMEOUT, GED, graph_edit_distance
 from cocogen.types import ExplaGraph
 
@@ -483,7 +483,7 @@ def aggregate(
     )
 
 
-class ExplaGraphsMetric:
+class ExplaGraphsMetric(MetricBase):
     """The official ExplaGraphs evaluator (SA, StCA, GED, G-BLEU/G-ROUGE) plus triple and concept F1.
 
     ``labels`` of an example: ``{"prompt": stance written in the prompt, "gold": dataset label}``.
@@ -502,10 +502,6 @@ class ExplaGraphsMetric:
         "ea",
     )
     main: ClassVar[str] = "edge_f1"
-
-    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
-        self.task = task
-        self.options = options or MetricOptions()
 
     def score(
         self,

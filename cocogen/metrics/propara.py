@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 from cocogen.errors import DataError
-from cocogen.metrics.base import ExampleScore, MetricOptions, Score
+from cocogen.metrics.base import ExampleScore, MetricBase, Score
 from cocogen.types import ABSENT, UNKNOWN, StateTable
 
 __all__ = [
@@ -660,7 +660,7 @@ def aggregate(
     )
 
 
-class ProParaMetric:
+class ProParaMetric(MetricBase):
     """The official ProPara leaderboard evaluator: per-question and overall P/R/F1."""
 
     display: ClassVar[tuple[str, ...]] = (
@@ -673,10 +673,6 @@ class ProParaMetric:
         "moves_f1",
     )
     main: ClassVar[str] = "process_f1"
-
-    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
-        self.task = task
-        self.options = options or MetricOptions()
 
     def score(
         self,
@@ -692,6 +688,3 @@ class ProParaMetric:
 
     def aggregate(self, rows: Sequence[ExampleScore], stats: Sequence[Any], *, signature: str = "") -> Score:
         return aggregate(rows, stats, task=self.task, signature=signature)
-
-    def signature_fields(self) -> dict[str, object]:
-        return {}

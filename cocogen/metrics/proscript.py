@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import networkx as nx
 
-from cocogen.metrics.base import ExampleScore, MetricOptions, Score, mean
+from cocogen.metrics.base import ExampleScore, MetricBase, Score, mean
 from cocogen.metrics.structure import (
     DEFAULT_EXACT_MAX_NODES,
     DEFAULT_GED_TIMEOUT,
@@ -276,7 +276,7 @@ def aggregate_edges(
     )
 
 
-class ScriptGenerationMetric:
+class ScriptGenerationMetric(MetricBase):
     """proScript script generation: corpus BLEU, ROUGE-L, isomorphism, GED, degree statistics."""
 
     display: ClassVar[tuple[str, ...]] = (
@@ -292,10 +292,6 @@ class ScriptGenerationMetric:
         "gold_avg_degree",
     )
     main: ClassVar[str] = "rouge_l"
-
-    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
-        self.task = task
-        self.options = options or MetricOptions()
 
     def score(
         self,
@@ -313,11 +309,8 @@ class ScriptGenerationMetric:
     def aggregate(self, rows: Sequence[ExampleScore], stats: Sequence[Any], *, signature: str = "") -> Score:
         return aggregate_generation(rows, stats, task=self.task, signature=signature)
 
-    def signature_fields(self) -> dict[str, object]:
-        return {}
 
-
-class EdgePredictionMetric:
+class EdgePredictionMetric(MetricBase):
     """proScript edge prediction: edge P/R/F1 (macro and micro), exact match, GED."""
 
     display: ClassVar[tuple[str, ...]] = (
@@ -329,10 +322,6 @@ class EdgePredictionMetric:
         "edge_ged",
     )
     main: ClassVar[str] = "edge_f1"
-
-    def __init__(self, task: str, options: MetricOptions | None = None) -> None:
-        self.task = task
-        self.options = options or MetricOptions()
 
     def score(
         self,
@@ -348,6 +337,3 @@ class EdgePredictionMetric:
 
     def aggregate(self, rows: Sequence[ExampleScore], stats: Sequence[Any], *, signature: str = "") -> Score:
         return aggregate_edges(rows, stats, task=self.task, signature=signature)
-
-    def signature_fields(self) -> dict[str, object]:
-        return {}
