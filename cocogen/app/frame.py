@@ -314,19 +314,15 @@ def _model_status(choice: BackendChoice) -> None:
 
 # --- background model loading -------------------------------------------------------------------
 
-# MERGE: the task whose default prompt is prefilled; the library may name a default task.
-WARM_TASK = "proscript-script"
-
-
 def _warm_default_prompt(backend: Any) -> None:
     """Prefill the few-shot prefix of the default prompt, so the first Generate does not pay for it."""
     warm = getattr(backend, "warm_up", None)
     if not callable(warm):
         return
     from cocogen.prompts import build_prompt
-    from cocogen.tasks import get_task
+    from cocogen.tasks import REGISTRY
 
-    task = get_task(WARM_TASK)
+    task = next(iter(REGISTRY.values()))  # the app's default task, the first registered
     prompt = build_prompt(task, None, task.from_input(sample_input(task)), GenerationSettings().prompt_spec())
     warm(prompt.prefix, background=False)  # already in the registry's loader thread
 

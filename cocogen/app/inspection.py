@@ -128,13 +128,14 @@ def inspect_file(path: str | Path, *, task: str | None = None, fmt: str | None =
 
 
 def main_metric(task: str) -> str:
-    """The metric a task's examples are first sorted and filtered by."""
-    return {
-        "explagraphs": "edge_f1",
-        "propara": "process_f1",
-        "proscript-script": "rouge_l",
-        "proscript-edge": "edge_f1",
-    }.get(task, "parse_rate")
+    """The metric a task's examples are first sorted and filtered by (the task's own; else the parse rate)."""
+    from cocogen import evaluate
+    from cocogen.errors import ConfigError
+
+    try:
+        return evaluate.main_metric(task)
+    except ConfigError:
+        return "parse_rate"
 
 
 def filter_rows(

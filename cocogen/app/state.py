@@ -348,26 +348,28 @@ class Recorded:
     label: str
 
 
-_LABELS = {
-    "explagraphs": "CoCoGen · Codex outputs · ExplaGraphs dev",
-    "propara": "CoCoGen · Codex outputs · ProPara test",
-}
-
-
 def recorded_outputs(data_dir: Path | None = None) -> list[Recorded]:
     """The paper's recorded outputs that are present in the data directory."""
     from cocogen.backends.replay import RECORDED_OUTPUTS
     from cocogen.settings import data_dir as _data_dir
-
-    root = data_dir or _data_dir()
-    return [Recorded(t, root / p, _LABELS.get(t, t)) for t, p in RECORDED_OUTPUTS.items() if (root / p).is_file()]
-
-
-def home_example(task_name: str = "proscript-script") -> tuple[str, Graph]:
-    """One of our own few-shot examples as code and as a graph (the app's opening picture)."""
     from cocogen.tasks import get_task
 
-    task = get_task(task_name)
+    root = data_dir or _data_dir()
+    return [
+        Recorded(t, root / p, f"CoCoGen · Codex outputs · {get_task(t).title}")
+        for t, p in RECORDED_OUTPUTS.items()
+        if (root / p).is_file()
+    ]
+
+
+def home_example(task_name: str | None = None) -> tuple[str, Graph]:
+    """One of our own few-shot examples as code and as a graph (the app's opening picture).
+
+    The default task is the first one registered (the app's default everywhere).
+    """
+    from cocogen.tasks import REGISTRY, get_task
+
+    task = get_task(task_name) if task_name else next(iter(REGISTRY.values()))
     ex = task.fewshot()[0]
     return example_text(task, None, ex), ex.graph
 
