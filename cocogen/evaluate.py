@@ -74,15 +74,6 @@ def main_metric(task: str | Task) -> str:
     return t.metric().main
 
 
-def __getattr__(name: str) -> Any:
-    # Temporary: the app still reads the old per-task table; it is derived from the tasks now.
-    if name == "DISPLAY":
-        from cocogen import tasks as _  # noqa: F401  (imports register the built-in tasks)
-
-        return {n: tuple(t.metric().display) for n, t in REGISTRY.items()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass
 class Item:
     """One example to score: the model text (``None`` when generation failed) and the references.

@@ -97,7 +97,7 @@ def show_evaluation(jobs: Sequence[BatchJob]) -> None:
     import altair as alt
     import pandas as pd
 
-    from cocogen.evaluate import DISPLAY  # MERGE: the task's own display list
+    from cocogen.evaluate import display_metrics
 
     results = []
     for j in jobs:
@@ -110,7 +110,7 @@ def show_evaluation(jobs: Sequence[BatchJob]) -> None:
     if not results:
         return
     task = results[0][0].task
-    keys = [k for k in DISPLAY.get(task, ()) if any(ev.score.values.get(k) is not None for _, ev in results)]
+    keys = [k for k in display_metrics(task) if any(ev.score.values.get(k) is not None for _, ev in results)]
     st.subheader("Averages")
     table = {"metric": ["examples", "parsed", *[METRICS[k].label if k in METRICS else k for k in keys]]}
     for j, ev in results:

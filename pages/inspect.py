@@ -71,9 +71,9 @@ def inspected(path: str) -> InspectedRun:
 
 def show_averages(score: Score, task: str) -> None:
     """The run's averages (as ``cocogen eval`` prints them) and its parse rate."""
-    from cocogen.evaluate import DISPLAY  # MERGE: the task's own display list
+    from cocogen.evaluate import display_metrics
 
-    keys = [k for k in DISPLAY.get(task, ()) if score.values.get(k) is not None]
+    keys = [k for k in display_metrics(task) if score.values.get(k) is not None]
     cards: list[tuple[str, str, str | None]] = [
         ("Examples", str(score.n), None),
         ("Parsed", f"{score.parse_rate * 100:.1f}" if score.n else "–", "% of completions a graph was read from"),

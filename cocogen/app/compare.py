@@ -132,15 +132,12 @@ def scores(result: Result, reference: Graph) -> dict[str, float | None]:
     The completion is scored through :func:`cocogen.evaluate.evaluate_items`, so an
     unparsable answer gets the worst score exactly as in a batch evaluation.
     """
-    from cocogen.evaluate import DISPLAY, Item, evaluate_items
-    from cocogen.types import ExplaGraph
+    from cocogen.evaluate import Item, display_metrics, evaluate_items
 
-    stances: dict[str, str | None] = {}
-    if isinstance(result.query, ExplaGraph):
-        stances = {"prompt": result.query.stance, "gold": None}
-    item = Item("0", result.completion, result.query, reference, stances)
+    labels = get_task(result.task).labels(result.query, reference, {})
+    item = Item("0", result.completion, result.query, reference, labels)
     row = evaluate_items(result.task, result.format, [item]).rows[0]
     values = {k: v for k, v in row.values.items() if v is None or isinstance(v, (int, float))}
-    shown = [k for k in DISPLAY.get(result.task, ()) if values.get(k) is not None]
+    shown = [k for k in display_metrics(result.task) if values.get(k) is not None]
     # Per-example rows may use other keys than the averages (ProPara's process_* scores).
     return {k: values[k] for k in shown} if shown else {k: v for k, v in values.items() if v is not None}

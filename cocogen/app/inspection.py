@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cocogen.evaluate import DISPLAY, evaluate_file, load_predictions
+from cocogen.evaluate import display_metrics, evaluate_file, load_predictions
 from cocogen.metrics.base import Score
 from cocogen.tasks.base import get_format, get_task
 from cocogen.types import ExplaGraph, Graph, Problem, Script, StateTable
@@ -73,7 +73,7 @@ class InspectedRun:
         present: dict[str, None] = {}
         for r in self.rows:
             present.update(dict.fromkeys(k for k, v in r.values.items() if v is not None))
-        keys = [k for k in DISPLAY.get(self.task, ()) if k in present]
+        keys = [k for k in display_metrics(self.task) if k in present]
         # Per-example rows may carry other keys than the averages (ProPara: process_* per paragraph).
         keys += sorted((k for k in present if k not in keys), key=lambda k: (not k.startswith("process_"), k))
         return tuple(keys)
