@@ -106,7 +106,7 @@ def test_constrained_values_are_neither_repeated_nor_degenerate(
     for ex, r in _answers(backend, task):
         assert r.parse.clean, (ex.id, r.completion)
         values = _values(task, r.graph)
-        assert values, ex.id
+        assert values or task == "propara", ex.id  # a grid may say "absent" and "unknown" only
         for v in values:
             assert len(_LETTER_WORD.findall(v)) >= min_words, (ex.id, v)
             words = _norm(v).split()
