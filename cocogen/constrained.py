@@ -68,7 +68,7 @@ T = TypeVar("T")
 
 # Bump when the decoding procedure changes what is generated: it is part of the local
 # backend's signature, so cached completions of an older procedure are not reused.
-CONSTRAINTS_VERSION = 3
+CONSTRAINTS_VERSION = 4
 
 # A marker that every format writes unchanged (letters and digits only, so no escaping,
 # no case change in the values we put it in).
@@ -283,9 +283,10 @@ def _script_edges(dec: Decoder, fmt: Format, g: Script, lim: Limits, *, forward:
     """The partial order, one edge choice at a time.
 
     The graph grows connected: every edge leaves a step already in the graph (the
-    source, at first), the sink is joined last, and the list can end only once every
-    step is in it, so the answer is one connected DAG from source to sink with at least
-    ``n - 1`` edges.  Which step leads where is the model's choice.
+    source, at first) for a step not yet in it, the sink is joined last, and only then may
+    extra edges (up to ``edge_slack``) join steps already in it, or the list end; so the
+    answer is one connected DAG from source to sink with ``n - 1`` to ``n - 1 + edge_slack``
+    edges.  Which step leads where is the model's choice.
 
     ``forward``: only edges from an earlier to a later step, for steps the model has just
     written in order (98% of proScript's dev edges go forward).  Otherwise (edge
@@ -314,6 +315,8 @@ def _script_edges(dec: Decoder, fmt: Format, g: Script, lim: Limits, *, forward:
             return False
         if edges and a not in inside:
             return False  # grow from the graph, never start a second piece
+        if edges and b in inside and len(inside) < n:
+            return False  # every step joins the graph before any extra edge
         if chain and b not in inside and edges and a != edges[-1][1]:
             return False  # a new step joins where the path got to
         if not edges and source is not None and a != source:
@@ -324,7 +327,9 @@ def _script_edges(dec: Decoder, fmt: Format, g: Script, lim: Limits, *, forward:
         have = set(edges)
         cands = [(a, b) for a in range(n) for b in range(n) if allowed(a, b)]
         can_end = len(inside) == n
-        if not cands or len(edges) >= cap or (can_end and dec.budget_left < lim.reserve):
+        # The edge cap and the token budget end only the optional edges: a graph that does
+        # not yet hold every step always gets the edge that joins the next one.
+        if not cands or (can_end and (len(edges) >= cap or dec.budget_left < lim.reserve)):
             break
         options: list[Option] = []
         if can_end:
