@@ -35,8 +35,15 @@ def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _links(page: Any) -> list[str]:
-    """The sidebar's page links as shown (the last line: the icon is a ligature of the font)."""
-    texts = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]').all_inner_texts()
+    """The sidebar's page links as shown (the last line: the icon is a ligature of the font).
+
+    Waits until the sidebar holds as many links as there are pages: a rerun draws them anew.
+    """
+    from playwright.sync_api import expect
+
+    links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"]')
+    expect(links).to_have_count(len(TITLES), timeout=RUN_TIMEOUT_MS)
+    texts = links.all_inner_texts()
     return [t.strip().splitlines()[-1] for t in texts]
 
 
