@@ -34,7 +34,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -567,11 +567,8 @@ class LocalModel:
                     allowed = allowed & ~(self._first_index(" ") < m.stop_at)  # no further word
                 if spec.charset:
                     allowed = _narrowed(allowed, self._made_of(spec.charset, m.stop_at, skip))
-                allowed = _narrowed(allowed, ~self._repeats(history))
-                if bans.get(len(history)):
-                    keep = np.ones(self.n_vocab, dtype=bool)
-                    keep[list(bans[len(history)])] = False
-                    allowed = _narrowed(allowed, keep)
+                allowed = _refusing(allowed, _repeats(history))
+                allowed = _refusing(allowed, bans.get(len(history), ()))
                 tok = self._pick_value(logits, allowed, m.stop_at, skip, out, spec, s)
                 self.counters.sampled += 1
             piece = self.pieces[tok]
@@ -612,16 +609,6 @@ class LocalModel:
             ok[t] = pattern.fullmatch(piece[skip : cut if cut < _BIG else None]) is not None
         self._charset_cache[key] = (stop_at, ok)
         return ok
-
-    def _repeats(self, history: Sequence[int], n: int = 3) -> np.ndarray:
-        """Tokens that would repeat a token ``n``-gram already in ``history`` (a value looping)."""
-        banned = np.zeros(self.n_vocab, dtype=bool)
-        if len(history) >= n:
-            tail = tuple(history[-(n - 1) :])
-            for j in range(len(history) - n + 1):
-                if tuple(history[j : j + n - 1]) == tail:
-                    banned[history[j + n - 1]] = True
-        return banned
 
     def _pick_value(
         self,
@@ -799,6 +786,24 @@ def _loops(text: bytes, complete: bool) -> bool:
         words = words[:-1]  # the last word may go on in the next token
     grams = list(zip(words, words[1:], words[2:], strict=False))
     return len(grams) != len(set(grams))
+
+
+def _repeats(history: Sequence[int], n: int = 3) -> set[int]:
+    """Tokens that would repeat a token ``n``-gram already in ``history`` (a value looping)."""
+    if len(history) < n:
+        return set()
+    tail = tuple(history[-(n - 1) :])
+    return {history[j + n - 1] for j in range(len(history) - n + 1) if tuple(history[j : j + n - 1]) == tail}
+
+
+def _refusing(allowed: np.ndarray, tokens: Iterable[int]) -> np.ndarray:
+    """``allowed`` without ``tokens`` (no copy when there are none), unless that leaves nothing."""
+    ids = list(tokens)
+    if not ids:
+        return allowed
+    keep = allowed.copy()
+    keep[ids] = False
+    return keep if keep.any() else allowed
 
 
 def _narrowed(allowed: np.ndarray, keep: np.ndarray) -> np.ndarray:
