@@ -203,9 +203,19 @@ class Generation:
     seconds: float | None = None
     cached: bool = False
     raw: dict[str, Any] | None = field(default=None, compare=False)
+    # (token text, natural-log probability) per generated token, where the backend gives them
+    # (OpenAI-compatible ``logprobs``); ``None`` means "not available", not "certain".
+    token_logprobs: tuple[tuple[str, float], ...] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # A cached generation comes back from JSON with lists; keep one shape.
+        if self.token_logprobs is not None and not isinstance(self.token_logprobs, tuple):
+            pairs = tuple((str(t), float(lp)) for t, lp in self.token_logprobs)
+            object.__setattr__(self, "token_logprobs", pairs)
 
     def usage(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("raw")
         d.pop("text")
+        d.pop("token_logprobs")
         return d
