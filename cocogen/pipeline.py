@@ -24,6 +24,7 @@ from cocogen.backends.base import Backend, GenerationParams, RequestContext
 from cocogen.cache import CompletionCache, cache_key
 from cocogen.errors import BackendError
 from cocogen.prompts import Prompt, PromptSpec, build_prompt
+from cocogen.streaming import STOPPED, LiveText, complete_live
 from cocogen.tasks.base import Format, Task, get_format, get_task
 from cocogen.types import Generation, Graph, ParseResult, Problem
 
@@ -121,8 +122,13 @@ def complete_cached(
     stop: Sequence[str] = (),
     context: RequestContext | None = None,
     cache: CompletionCache | None = None,
+    live: LiveText | None = None,
 ) -> list[Generation]:
-    """``backend.complete`` behind the cache.  ``stop`` is used when ``params.stop`` is ``None``."""
+    """``backend.complete`` behind the cache.  ``stop`` is used when ``params.stop`` is ``None``.
+
+    With ``live``, the answer is written into it as it is decoded (a cache hit at once), and
+    a Stop ends it early; a stopped answer is not cached (see :mod:`cocogen.streaming`).
+    """
     effective = params if params.stop is not None else params.replace(stop=tuple(stop))
     key = None
     # Backends that are already a recording (replay) say so; caching them only copies the file.
@@ -130,11 +136,16 @@ def complete_cached(
         key = cache_key(backend.signature(), prompt, effective.to_dict())
         hit = cache.get(key)
         if hit is not None:
+            if live is not None:
+                live.write(hit[0].text)
             return hit
-    gens = backend.complete(prompt, effective, context)
+    if live is not None:
+        gens = complete_live(backend, prompt, effective, context, live)
+    else:
+        gens = backend.complete(prompt, effective, context)
     if not gens:
         raise BackendError(f"The {backend.name} backend returned no completion.", retryable=True)
-    if cache is not None and key is not None:
+    if cache is not None and key is not None and all(g.finish_reason != STOPPED for g in gens):
         cache.put(key, gens, backend.signature())
     return gens
 
@@ -150,6 +161,7 @@ def generate(
     cache: CompletionCache | None = None,
     example_id: str | None = None,
     prompt: Prompt | None = None,
+    live: LiveText | None = None,
 ) -> Result:
     """Build the prompt for ``query``, complete it with ``backend``, parse the answer.
 
@@ -172,6 +184,9 @@ def generate(
         The dataset id, passed to the backend (the replay backend matches on it).
     prompt
         A prompt built beforehand (e.g. shown to the user first); skips building.
+    live
+        A :class:`~cocogen.streaming.LiveText` to watch the completion as it is written
+        and to stop it (the result then keeps what was written).
 
     Raises
     ------
@@ -189,7 +204,7 @@ def generate(
         prompt = build_prompt(t, f, q, spec)
     t1 = time.perf_counter()
     ctx = RequestContext(task=t.name, format=f.name, query=q, example_id=example_id, prompt=prompt)
-    gens = complete_cached(backend, prompt.text, p, stop=prompt.stop, context=ctx, cache=cache)
+    gens = complete_cached(backend, prompt.text, p, stop=prompt.stop, context=ctx, cache=cache, live=live)
     t2 = time.perf_counter()
     samples = []
     for g in gens:

@@ -44,6 +44,7 @@ import numpy as np
 from cocogen.backends.base import GenerationParams, RequestContext
 from cocogen.constrained import CONSTRAINTS_VERSION, FreeSpec, Limits, Option, Unsupported
 from cocogen.errors import BackendError, ConfigError
+from cocogen.streaming import STOPPED, LiveText
 from cocogen.types import Generation, Graph
 
 if TYPE_CHECKING:
@@ -258,6 +259,22 @@ class _Counters:
     prefill_seconds: float = 0.0
 
 
+class _Stopped(Exception):
+    """The watched request was stopped: raised between tokens, caught by the backend."""
+
+
+@dataclass
+class _Watch:
+    """A streaming request's view of the document: what it has written goes to ``live``."""
+
+    live: LiveText
+    start: int  # bytes of the document (prompt) before the completion
+
+    def completion(self, model: LocalModel) -> str:
+        doc = bytes(model._text) + model._pending
+        return doc[self.start :].decode("utf-8", errors="ignore")
+
+
 class LocalModel:
     """A llama.cpp model plus the token sequence its KV cache holds.
 
@@ -292,6 +309,7 @@ class LocalModel:
         self._pending = b""  # text after _text that is decided but not evaluated yet
         self._logits_at = -1  # len(_toks) when the logits buffer was last written
         self.counters = _Counters()
+        self.watch: _Watch | None = None  # the streaming request being decoded, if any
         # Constrained decoding tokenizes text fragments; a tokenizer that prefixes every
         # fragment with a space (older SentencePiece models) would write spaces that are
         # not there, so such models only decode freely.
@@ -403,6 +421,8 @@ class LocalModel:
             self.counters.prefill_seconds += dt
         else:
             self.counters.decode_seconds += dt
+            if self.watch is not None:
+                self.watch.live.write(self.watch.completion(self))
 
     def _flush(self) -> None:
         if self._pending:
@@ -414,6 +434,8 @@ class LocalModel:
     def _logits(self) -> np.ndarray:
         import llama_cpp.llama_cpp as lowlevel
 
+        if self.watch is not None and self.watch.live.stopped:
+            raise _Stopped  # checked before every token the model chooses
         self._flush()
         if self._logits_at != len(self._toks):
             last = self._toks[-1]
@@ -948,16 +970,43 @@ class LlamaCppBackend:
 
     # ------------------------------------------------------------------ generation
     def complete(
-        self, prompt: str, params: GenerationParams | None = None, context: RequestContext | None = None
+        self,
+        prompt: str,
+        params: GenerationParams | None = None,
+        context: RequestContext | None = None,
+        *,
+        live: LiveText | None = None,
     ) -> list[Generation]:
-        """``params.n`` completions of ``prompt``; constrained when ``context`` names task, format and query."""
+        """``params.n`` completions of ``prompt``; constrained when ``context`` names task, format and query.
+
+        With ``live``, each sample's text so far is written into it token by token, and a
+        Stop ends decoding before the next token (the samples decoded so far and the cut
+        one are returned, the cut one with ``finish_reason="stopped"``).
+        """
         params = params or GenerationParams()
         seed = params.seed
         plan = self._plan(prompt, context)
-        if plan is not None:
-            fmt, query, prefix, query_text = plan
-            return [self._constrained(fmt, query, prefix, query_text, params, _seed(seed, i)) for i in range(params.n)]
-        return [self._free(prompt, params, _seed(seed, i)) for i in range(params.n)]
+        gens: list[Generation] = []
+        for i in range(params.n):
+            if plan is not None:
+                fmt, query, prefix, query_text = plan
+                gens.append(self._constrained(fmt, query, prefix, query_text, params, _seed(seed, i), live))
+            else:
+                gens.append(self._free(prompt, params, _seed(seed, i), live))
+            if gens[-1].finish_reason == STOPPED:
+                break
+        return gens
+
+    def complete_streaming(
+        self,
+        prompt: str,
+        params: GenerationParams | None = None,
+        context: RequestContext | None = None,
+        *,
+        live: LiveText,
+    ) -> list[Generation]:
+        """:meth:`complete`, written into ``live`` as it is decoded (see :mod:`cocogen.streaming`)."""
+        return self.complete(prompt, params, context, live=live)
 
     def generate_constrained(
         self,
@@ -1011,7 +1060,14 @@ class LlamaCppBackend:
         return _Sampling(float(params.temperature), float(params.top_p), np.random.default_rng(seed))
 
     def _constrained(
-        self, fmt: Format, query: Graph, prefix: bytes, query_text: str, params: GenerationParams, seed: int | None
+        self,
+        fmt: Format,
+        query: Graph,
+        prefix: bytes,
+        query_text: str,
+        params: GenerationParams,
+        seed: int | None,
+        live: LiveText | None = None,
     ) -> Generation:
         from cocogen.constrained import generate_graph
 
@@ -1022,11 +1078,18 @@ class LlamaCppBackend:
             model.start(prefix + query_text.encode("utf-8"))
             prompt_tokens = len(model._toks)
             dec = _Decoder(model, prefix, self._sampling(params, seed), params.max_tokens)
-            graph = generate_graph(dec, fmt, query, self.limits)
-            text = fmt.render(graph)[len(query_text) :]
+            model.watch = _Watch(live, len(prefix) + len(query_text.encode("utf-8"))) if live is not None else None
+            try:
+                graph = generate_graph(dec, fmt, query, self.limits)
+                text = fmt.render(graph)[len(query_text) :]
+                finish = "length" if dec.budget_left == 0 or model.counters.truncated_values else "stop"
+            except _Stopped:
+                assert model.watch is not None
+                text, finish = model.watch.completion(model), STOPPED
+            finally:
+                model.watch = None
             c = model.counters
             seconds = time.perf_counter() - t0
-            finish = "length" if dec.budget_left == 0 or c.truncated_values else "stop"
         return Generation(
             text=text,
             finish_reason=finish,
@@ -1036,14 +1099,24 @@ class LlamaCppBackend:
             raw=self._raw(c, constrained=True, seed=seed),
         )
 
-    def _free(self, prompt: str, params: GenerationParams, seed: int | None) -> Generation:
+    def _free(
+        self, prompt: str, params: GenerationParams, seed: int | None, live: LiveText | None = None
+    ) -> Generation:
         model = self.local
         with model.lock:
             t0 = time.perf_counter()
             model.counters = _Counters()
-            text, finish, prompt_tokens = model.complete_text(
-                prompt, params.stop or (), params.max_tokens, self._sampling(params, seed)
-            )
+            model.watch = _Watch(live, len(prompt.encode("utf-8"))) if live is not None else None
+            try:
+                text, finish, prompt_tokens = model.complete_text(
+                    prompt, params.stop or (), params.max_tokens, self._sampling(params, seed)
+                )
+            except _Stopped:
+                assert model.watch is not None
+                prompt_tokens = model.counters.prefill + model.counters.reused
+                text, finish = model.watch.completion(model), STOPPED
+            finally:
+                model.watch = None
             c = model.counters
             seconds = time.perf_counter() - t0
         return Generation(

@@ -22,17 +22,24 @@ stored in the signature, the run files, the cache or any message.
 
 from __future__ import annotations
 
+import contextvars
 import os
+import queue
 import re
 import threading
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from cocogen.backends.base import GenerationParams, RequestContext, translate_errors
 from cocogen.errors import BackendError, ConfigError
 from cocogen.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from cocogen.types import Generation
+
+if TYPE_CHECKING:
+    from cocogen.streaming import LiveText
 
 __all__ = ["OpenAIBackend", "extract_code", "strip_repeated_prefix", "CHAT_INSTRUCTIONS"]
 
@@ -53,6 +60,10 @@ _FENCE_OPEN = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$", re.M)
 _FENCE_CLOSE = re.compile(r"^[ \t]*```[ \t]*$", re.M)
 
 Mode = Literal["auto", "completion", "chat"]
+
+# The LiveText of the streaming request this thread is making (see complete_streaming): the
+# request code is the same for both ways of asking, only _call reads the answer differently.
+_LIVE: contextvars.ContextVar[LiveText | None] = contextvars.ContextVar("cocogen_openai_live", default=None)
 
 
 def _env(*names: str) -> str | None:
@@ -271,14 +282,38 @@ class OpenAIBackend:
                 return self._chat(prompt, kwargs, context)
             raise
 
-    def _call(self, fn: Any, **kwargs: Any) -> tuple[Any, float]:
-        """One request through the client, plus our retry of unparseable 200 answers."""
+    def complete_streaming(
+        self,
+        prompt: str,
+        params: GenerationParams | None = None,
+        context: RequestContext | None = None,
+        *,
+        live: LiveText,
+    ) -> list[Generation]:
+        """:meth:`complete` with ``stream=True``: the answer so far is written into ``live``
+        chunk by chunk, and :meth:`LiveText.stop <cocogen.streaming.LiveText.stop>` closes the
+        stream (the generations then end with what arrived, ``finish_reason="stopped"``)."""
+        token = _LIVE.set(live)
+        try:
+            return self.complete(prompt, params, context)
+        finally:
+            _LIVE.reset(token)
+
+    def _call(self, fn: Any, *, shown: Callable[[str], str] | None = None, **kwargs: Any) -> tuple[Any, float]:
+        """One request through the client, plus our retry of unparseable 200 answers.
+
+        ``shown`` turns the answer so far into the completion a streaming request shows.
+        """
         attempt = 0
+        live = _LIVE.get()
         while True:
             t0 = time.perf_counter()
             try:
                 with translate_errors(self.provider, [self._secret]):
-                    resp = fn(**kwargs)
+                    if live is not None:
+                        resp = _read_stream(fn, kwargs, live, shown or (lambda text: text))
+                    else:
+                        resp = fn(**kwargs)
                 return resp, time.perf_counter() - t0
             except BackendError as e:
                 malformed = e.status is None and "not valid JSON" in str(e)
@@ -316,8 +351,13 @@ class OpenAIBackend:
             {"role": "system", "content": self.chat_instructions},
             {"role": "user", "content": prompt},
         ]
-        resp, seconds = self._call(self._client.chat.completions.create, messages=messages, **kwargs)
         query_text = context.query_text if context is not None and context.query_text else _last_query(prompt, kwargs)
+        resp, seconds = self._call(
+            self._client.chat.completions.create,
+            shown=lambda reply: strip_repeated_prefix(extract_code(reply), query_text),
+            messages=messages,
+            **kwargs,
+        )
         usage = getattr(resp, "usage", None)
         p_tok = getattr(usage, "prompt_tokens", None)
         c_tok = getattr(usage, "completion_tokens", None)
@@ -339,6 +379,74 @@ class OpenAIBackend:
                 )
             )
         return gens
+
+
+def _read_stream(fn: Any, kwargs: dict[str, Any], live: LiveText, shown: Callable[[str], str]) -> Any:
+    """Ask with ``stream=True`` and gather the chunks into the shape of a whole answer.
+
+    Completion chunks carry ``choices[i].text``, chat chunks ``choices[i].delta.content``;
+    the answer of choice 0 so far goes to ``live`` after every chunk.  The request is read
+    in a helper thread, so a Stop returns at once even while the server is silent (a
+    socket read cannot be interrupted); the helper closes the stream at its next chunk,
+    or when the client's read timeout ends the wait.
+    """
+    from cocogen.streaming import STOPPED
+
+    chunks: queue.Queue[Any] = queue.Queue()
+    end, stopped = object(), object()
+
+    def pump() -> None:
+        stream = None
+        try:
+            stream = fn(**kwargs, stream=True, stream_options={"include_usage": True})
+            for chunk in stream:
+                chunks.put(chunk)
+                if live.stopped:
+                    break
+        except Exception as e:  # noqa: BLE001 - raised again in the caller's thread
+            chunks.put(e)
+        finally:
+            chunks.put(end)
+            if stream is not None:
+                stream.close()
+
+    threading.Thread(target=pump, name="cocogen-openai-stream", daemon=True).start()
+    forget = live.on_stop(lambda: chunks.put(stopped))
+    texts: dict[int, list[str]] = {}
+    finish: dict[int, str | None] = {}
+    chat = False
+    ident = model = usage = None
+    try:
+        while (chunk := chunks.get()) is not end and chunk is not stopped:
+            if isinstance(chunk, Exception):
+                raise chunk
+            ident, model = chunk.id or ident, chunk.model or model
+            usage = getattr(chunk, "usage", None) or usage
+            for c in chunk.choices or []:
+                delta = getattr(c, "delta", None)
+                chat = chat or delta is not None
+                piece = (delta.content if delta is not None else c.text) or ""
+                texts.setdefault(c.index or 0, []).append(piece)
+                finish[c.index or 0] = c.finish_reason or finish.get(c.index or 0)
+            if 0 in texts:
+                live.write(shown("".join(texts[0])))
+    finally:
+        forget()
+    if live.stopped:
+        texts = texts or {0: []}
+        finish = dict.fromkeys(texts, STOPPED)
+    choices = []
+    for i in sorted(texts):
+        text = "".join(texts[i])
+        choices.append(
+            SimpleNamespace(
+                index=i,
+                text=text,
+                message=SimpleNamespace(content=text) if chat else None,
+                finish_reason=finish.get(i),
+            )
+        )
+    return SimpleNamespace(id=ident, model=model, usage=usage, choices=choices)
 
 
 def _last_query(prompt: str, kwargs: dict[str, Any]) -> str:

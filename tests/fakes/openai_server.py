@@ -102,6 +102,13 @@ class _State:
     admitted: int = 0
     held: int = 0
     gate: threading.Event = field(default_factory=threading.Event)
+    # Streamed answers (``"stream": true``): one chunk per line, `stream_delay` seconds apart;
+    # with `stream_hold_after` set, every stream pauses after that many chunks until release().
+    stream_delay: float = 0.0
+    stream_hold_after: int | None = None
+    stream_gate: threading.Event = field(default_factory=threading.Event)
+    streams_paused: int = 0
+    chunks_sent: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -229,6 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._done(rec, started)
         n = int(body.get("n") or 1)
         text = st.responder(prompt)
+        if body.get("stream"):
+            self._stream(path, model, prompt, text, n, bool((body.get("stream_options") or {}).get("include_usage")))
+            return self._done(rec, started)
         if path == "/v1/completions":
             choices = [{"text": text, "index": i, "logprobs": None, "finish_reason": "stop"} for i in range(n)]
             obj = "text_completion"
@@ -252,6 +262,63 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
         self._done(rec, started)
+
+    def _stream(self, path: str, model: str, prompt: str, text: str, n: int, usage: bool) -> None:
+        """Server-sent events as OpenAI sends them: one chunk per line of the answer, then ``[DONE]``."""
+        st = self.server.state
+        chat = path == "/v1/chat/completions"
+        pieces = text.splitlines(keepends=True)
+        if chat:
+            pieces = ["Here is the continuation:\n```python\n", *pieces, "```\n"]
+        ident = f"cmpl-{hashlib.sha1(prompt.encode()).hexdigest()[:10]}"
+        obj = "chat.completion.chunk" if chat else "text_completion"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def send(choices: list[dict[str, Any]], extra: Mapping[str, Any] | None = None) -> None:
+            event = {"id": ident, "object": obj, "created": 0, "model": model, "choices": choices, **(extra or {})}
+            self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            self.wfile.flush()
+
+        try:
+            for k, piece in enumerate(pieces):
+                if st.stream_hold_after is not None and k == st.stream_hold_after:
+                    with st.lock:
+                        st.streams_paused += 1
+                    st.stream_gate.wait()
+                    with st.lock:
+                        st.streams_paused -= 1
+                elif k and st.stream_delay:
+                    time.sleep(st.stream_delay)
+                if chat:
+                    choices = [{"index": i, "delta": {"content": piece}, "finish_reason": None} for i in range(n)]
+                else:
+                    choices = [{"index": i, "text": piece, "logprobs": None, "finish_reason": None} for i in range(n)]
+                send(choices)
+                with st.lock:
+                    st.chunks_sent += 1
+            end: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+            end.update({"delta": {}} if chat else {"text": "", "logprobs": None})
+            send([{**end, "index": i} for i in range(n)])
+            if usage:
+                p_tok, c_tok = len(prompt.split()), len(text.split())
+                send(
+                    [],
+                    {
+                        "usage": {
+                            "prompt_tokens": p_tok,
+                            "completion_tokens": c_tok * n,
+                            "total_tokens": p_tok + c_tok * n,
+                        }
+                    },
+                )
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client closed the stream (a Stop)
 
     def _record(self, raw: bytes, body: Any, arrived: float, started: float) -> RecordedRequest:
         st = self.server.state
@@ -368,10 +435,33 @@ class FakeOpenAIServer:
             self.state.gate.clear()
 
     def release(self) -> None:
-        """Answer the held requests and stop holding."""
+        """Answer the held requests and stop holding (streams paused by :meth:`pause_streams` go on)."""
         with self.state.lock:
             self.state.hold_after = None
             self.state.gate.set()
+            self.state.stream_hold_after = None
+            self.state.stream_gate.set()
+
+    def pause_streams(self, after: int) -> None:
+        """Pause every streamed answer after ``after`` chunks (lines) until :meth:`release`."""
+        with self.state.lock:
+            self.state.stream_hold_after = after
+            self.state.stream_gate.clear()
+
+    @property
+    def streams_paused(self) -> int:
+        """How many streamed answers are waiting at their pause now."""
+        with self.state.lock:
+            return self.state.streams_paused
+
+    @property
+    def stream_delay(self) -> float:
+        return self.state.stream_delay
+
+    @stream_delay.setter
+    def stream_delay(self, seconds: float) -> None:
+        """Seconds between the chunks of a streamed answer."""
+        self.state.stream_delay = seconds
 
     @property
     def held(self) -> int:
@@ -388,6 +478,7 @@ class FakeOpenAIServer:
             self.state.chat_only_models = set()
             self.state.unknown_models = set()
             self.state.delay = 0.0
+            self.state.stream_delay = 0.0
             self.state.responder = default_responder
 
     @property
