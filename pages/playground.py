@@ -9,10 +9,11 @@ from typing import Any
 import streamlit as st
 
 from cocogen.app import components as c
+from cocogen.app import live_view as lv
 from cocogen.app.frame import page_frame
 from cocogen.app.state import assemble_prompt, example_text, example_title, move, nearest_examples, parse_example
 from cocogen.errors import CocogenError
-from cocogen.pipeline import Result, generate
+from cocogen.pipeline import Result
 from cocogen.tasks.base import Format, Task
 from cocogen.types import Example, Graph, StateTable
 
@@ -208,6 +209,7 @@ def show_result(result: Result, *, key: str) -> None:
         "Model time", "cached" if u["cached"] else f"{u['model_seconds'] or result.timing.get('model_s', 0):.2f} s"
     )
     m[4].metric("Total", f"{result.timing.get('total_s', 0):.2f} s")
+    lv.stopped_note(result.samples[0].generation.finish_reason)
     code_col, graph_col = st.columns(2, gap="large")
     with code_col:
         st.markdown("**Generated program**")
@@ -272,20 +274,27 @@ with actions:
                 "Grey: the few-shot examples · blue: your input, which the model continues. "
                 f"Stops at: {', '.join(repr(s) for s in prompt.stop)}"
             )
-        if st.button("Generate", type="primary", icon=":material/play_arrow:", key="pg_generate"):
+        st.button(
+            "Generate", type="primary", icon=":material/play_arrow:", key="pg_generate", on_click=lv.request, args=("pg",)
+        )
+        if lv.requested("pg") and query is not None:
             with c.guard("Generating"):
-                backend = c.backend_for(task.name)
-                with st.spinner(f"Generating with {choice.describe()}…"):
-                    st.session_state["pg_result"] = generate(
-                        task,
-                        fmt,
-                        query,
-                        backend,
-                        prompt=prompt,  # exactly the prompt shown above
-                        params=settings.params(),
-                        cache=c.completion_cache(settings.use_cache),
-                    )
+                lv.start_generation(
+                    "pg",
+                    task,
+                    fmt,
+                    query,
+                    c.backend_for(task.name),
+                    backend_kind=choice.kind,
+                    prompt=prompt,  # exactly the prompt shown above
+                    params=settings.params(),
+                    cache=c.completion_cache(settings.use_cache),
+                )
+                st.session_state.pop("pg_result", None)
 
+finished = lv.live_panel("pg", lambda job: lv.draw_lane(job.lanes[0], key="pg"))
+if finished is not None and finished.lanes[0].value is not None:
+    st.session_state["pg_result"] = finished.lanes[0].value
 result = st.session_state.get("pg_result")
 if result is not None and result.task == task.name:
     st.divider()

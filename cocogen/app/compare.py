@@ -32,6 +32,7 @@ from cocogen.diff import DiffSummary, diff_graphs, diff_tables
 from cocogen.errors import CocogenError
 from cocogen.pipeline import Result, generate
 from cocogen.prompts import PromptSpec
+from cocogen.streaming import LiveText
 from cocogen.tasks.base import Task, get_task
 from cocogen.types import Graph, StateTable
 
@@ -95,12 +96,14 @@ def compare_formats(
     example_id: str | None = None,
     score: Callable[[Result, Graph], dict[str, float | None]] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    live: Callable[[str], LiveText] | None = None,
 ) -> list[Outcome]:
     """Generate for ``query`` in each of ``formats`` with the same model and examples.
 
     A format that fails (the server refuses, the prompt is over budget) gives an
     :class:`Outcome` with ``error`` set; the others still run.  ``score`` computes the
-    per-example metrics against ``reference`` (default: :func:`scores`).
+    per-example metrics against ``reference`` (default: :func:`scores`).  ``live(format)``
+    gives the :class:`~cocogen.streaming.LiveText` each format's answer is written into.
     """
     t = get_task(task) if isinstance(task, str) else task
     scorer = score or scores
@@ -111,7 +114,10 @@ def compare_formats(
             oc = Outcome(name, "?", None, f"Task {t.name!r} has no format {name!r}.")
         else:
             try:
-                res = generate(t, fmt, query, backend, spec=spec, params=params, cache=cache, example_id=example_id)
+                res = generate(
+                    t, fmt, query, backend, spec=spec, params=params, cache=cache, example_id=example_id,
+                    live=live(name) if live is not None else None,
+                )  # fmt: skip
             except CocogenError as e:
                 oc = Outcome(name, fmt.kind, None, e.user_message())
             else:

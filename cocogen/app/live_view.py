@@ -1,0 +1,194 @@
+"""Streamlit side of live generation: the click that asks, the panel that grows, the Stop button.
+
+A Generate button does not generate in its script run.  Its ``on_click`` (:func:`request`)
+only records the request in the session, before the script runs; the run then starts a
+:class:`~cocogen.app.live.LiveJob` with the input *as the script has just read it* (a click
+right after typing in a field sends both at once) and clears the request once the job is
+started, so a run cut short by another rerun leaves the request for the next run.
+
+While the job runs, :func:`live_panel` redraws itself a few times a second as a fragment
+(``st.fragment(run_every=…)``): only the panel reruns, its elements are updated in place,
+and the graph is drawn again only when the parser's reading has changed.  When the job
+ends, one full rerun lets the page draw the final answer with everything around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import streamlit as st
+
+from cocogen.app import components as c
+from cocogen.app.compare import Outcome, compare_formats
+from cocogen.app.live import Lane, LiveJob
+from cocogen.app.model_queue import ModelQueue
+from cocogen.backends.base import Backend
+from cocogen.prompts import Prompt, PromptSpec
+from cocogen.streaming import STOPPED
+from cocogen.tasks.base import Format, Task
+from cocogen.types import Graph
+
+__all__ = [
+    "REDRAW_S",
+    "model_queue",
+    "request",
+    "requested",
+    "start_generation",
+    "start_comparison",
+    "live_panel",
+    "draw_lane",
+    "stopped_note",
+]
+
+REDRAW_S = 0.4  # a few redraws a second: the code visibly grows, the browser is not flooded
+
+
+@st.cache_resource(show_spinner=False)
+def model_queue() -> ModelQueue:
+    """The one line for the local model, shared by every session of this server."""
+    return ModelQueue()
+
+
+def request(key: str) -> None:
+    """``on_click`` of a Generate button: remember the click until a run has started the job."""
+    st.session_state[f"{key}:requested"] = True
+
+
+def requested(key: str) -> bool:
+    return bool(st.session_state.get(f"{key}:requested"))
+
+
+def _start(key: str, job: LiveJob) -> LiveJob:
+    old = st.session_state.get(key)
+    if isinstance(old, LiveJob) and old.active:
+        old.stop()  # a new request replaces the one still running (and frees its place)
+    st.session_state[key] = job.start()
+    st.session_state.pop(f"{key}:requested", None)
+    return job
+
+
+def _queue_for(kind: str) -> ModelQueue | None:
+    return model_queue() if kind == "local" else None
+
+
+def start_generation(
+    key: str,
+    task: Task,
+    fmt: Format,
+    query: Graph,
+    backend: Backend,
+    *,
+    backend_kind: str,
+    prompt: Prompt,
+    params: Any,
+    cache: Any,
+) -> LiveJob:
+    """Start one generation (Playground, Learn) as the session's job under ``key``."""
+    from cocogen.pipeline import generate
+
+    def work(job: LiveJob) -> None:
+        lane = job.lanes[0]
+        lane.value = generate(
+            task, fmt, query, job.backend(backend), prompt=prompt, params=params, cache=cache, live=lane.live
+        )
+
+    lane = Lane(fmt, query, prompt.query_text)
+    return _start(key, LiveJob([lane], work, queue=_queue_for(backend_kind), label=key))
+
+
+def start_comparison(
+    key: str,
+    task: Task,
+    formats: Sequence[str],
+    query: Graph,
+    backend: Backend,
+    *,
+    backend_kind: str,
+    reference: Graph | None,
+    spec: PromptSpec,
+    params: Any,
+    cache: Any,
+) -> LiveJob:
+    """Start one input through several formats, one lane (column) per format."""
+
+    def work(job: LiveJob) -> None:
+        lanes = {lane.name: lane for lane in job.lanes}
+
+        def keep(outcome: Outcome) -> None:
+            lanes[outcome.format].value = outcome
+
+        compare_formats(
+            task,
+            formats,
+            query,
+            job.backend(backend),
+            reference=reference,
+            spec=spec,
+            params=params,
+            cache=cache,
+            live=lambda name: lanes[name].live,
+            on_outcome=keep,
+        )
+
+    lanes = [Lane(task.formats[name], query, task.formats[name].render_query(query)) for name in formats]
+    return _start(key, LiveJob(lanes, work, queue=_queue_for(backend_kind), label=key))
+
+
+def live_panel(key: str, draw: Callable[[LiveJob], None]) -> LiveJob | None:
+    """Draw the session's job under ``key`` while it runs; return it once, when it has ended well.
+
+    A running job is redrawn every :data:`REDRAW_S` seconds with ``draw(job)`` below a
+    status line and a Stop button.  A job that failed stays and is drawn with its error
+    and what it had written.  A finished or stopped job is removed from the session and
+    returned, for the page to keep its answers.
+    """
+    job = st.session_state.get(key)
+    if not isinstance(job, LiveJob):
+        return None
+    if not job.active and not job.error:
+        st.session_state.pop(key, None)
+        return job
+
+    @st.fragment(run_every=REDRAW_S if job.active else None)
+    def panel() -> None:
+        current = st.session_state.get(key)
+        if not isinstance(current, LiveJob):
+            return
+        current.touch()
+        if current.error:
+            st.error(current.error, icon=":material/error:")
+            draw(current)
+            return
+        if not current.active:
+            st.rerun()  # the whole page, which now draws the final answer
+        row = st.columns([6, 1], vertical_alignment="center")
+        icon = ":material/hourglass_top:" if current.state == "waiting" else ":material/edit_note:"
+        row[0].markdown(f"{icon} {current.describe()}")
+        row[1].button("Stop", key=f"{key}:stop", icon=":material/stop_circle:", on_click=current.stop)
+        draw(current)
+
+    panel()
+    return None
+
+
+def draw_lane(lane: Lane, *, key: str, side_by_side: bool = True) -> None:
+    """A lane's code so far (the given part, then what the model wrote) and its graph so far."""
+    partial = lane.partial()
+    code_box, graph_box = st.columns(2, gap="large") if side_by_side else (st.container(), st.container())
+    with code_box:
+        st.markdown("**Program so far**")
+        language = "python" if lane.fmt.kind == "code" else None
+        st.code(lane.given + partial.completion, language=language, wrap_lines=True)
+    with graph_box:
+        st.markdown("**Graph so far**")
+        if partial.graph is None:
+            st.caption("Nothing finished yet.")
+        else:
+            c.show_graph(partial.graph, key=f"{key}_live_graph", caption=False)
+
+
+def stopped_note(finish_reason: str | None) -> None:
+    """Say that an answer was cut by Stop (the parser's problems then say what is unfinished)."""
+    if finish_reason == STOPPED:
+        st.warning("Stopped: this is what the model had written when Stop was pressed.", icon=":material/stop_circle:")

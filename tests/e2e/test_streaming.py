@@ -1,0 +1,125 @@
+"""Watching the graph grow in a real browser, and stopping it: ``streamlit run app.py`` + Chromium.
+
+The model is the fake OpenAI-compatible server of ``tests/fakes`` (a real HTTP server in this
+process) streaming a seven-step script one line per chunk.  It pauses every stream after a
+few lines until the test releases it, so "mid-generation" is a state the test waits for,
+not a moment it hopes to catch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.support import RUN_TIMEOUT_MS, Server, chromium, open_page, serve, wait_for_run, watch
+from tests.fakes.fixtures import FAKE_KEY
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+SEVEN_STEPS = "".join(
+    f'    def step{i}(self):\n        return "{text}"\n\n'
+    for i, text in enumerate(["get a shovel", "dig a hole", "put the tree in", "fill the hole", "water it",
+                              "add mulch", "plant a tree in the garden"])
+) + '    def get_relations(self):\n        return [\n' + "".join(
+    f'            "step{i} -> step{i + 1}",\n' for i in range(6)
+) + "        ]\n"  # fmt: skip
+PAUSE_AFTER = 5  # lines: step0 and step1 finished, step2 begun
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(lambda prompt: SEVEN_STEPS) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, model: FakeOpenAIServer) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("e2e-stream")
+    env = {
+        "COCOGEN_CACHE_DIR": str(tmp / "cache"),
+        "COCOGEN_RUNS_DIR": str(tmp / "runs"),
+        "COCOGEN_WARMUP": "0",
+        "COCOGEN_BASE_URL": model.base_url,
+        "COCOGEN_MODEL": "fake-code-model",
+        "COCOGEN_API_KEY": FAKE_KEY,
+    }
+    with serve(env, tmp / "server.log") as server:
+        yield server
+
+
+@pytest.fixture
+def page(app: Server, model: FakeOpenAIServer) -> Iterator[Any]:
+    """The Playground with the fake server chosen in the sidebar and the cache off (each test streams)."""
+    from playwright.sync_api import expect
+
+    model.reset()
+    model.responder = lambda prompt: SEVEN_STEPS
+    with chromium() as browser:
+        ctx = browser.new_context(viewport={"width": 1500, "height": 1400})
+        pg = ctx.new_page()
+        pg.seen = watch(pg)  # type: ignore[attr-defined]
+        open_page(pg, f"{app.url}/playground", "Playground")
+        sidebar = pg.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("OpenAI-compatible server").click()
+        expect(sidebar.get_by_role("textbox", name="Model")).to_have_value("fake-code-model", timeout=RUN_TIMEOUT_MS)
+        sidebar.get_by_text("Generation settings").click()
+        sidebar.get_by_text("Use the completion cache").click()
+        wait_for_run(pg)
+        yield pg
+        ctx.close()
+        assert pg.seen.foreign() == [], pg.seen.foreign()  # type: ignore[attr-defined]
+    model.release()
+
+
+def _nodes(page: Any) -> Any:
+    return page.locator('[data-testid="stMain"] [data-testid="stGraphVizChart"] svg g.node')
+
+
+def _no_exception(page: Any) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def test_the_graph_grows_while_the_model_writes(page: Any, model: FakeOpenAIServer) -> None:
+    from playwright.sync_api import expect
+
+    model.pause_streams(PAUSE_AFTER)
+    page.get_by_role("button", name="Generate").click()
+    wait_until(lambda: model.streams_paused == 1, "the stream to pause part-way")
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.get_by_text("Program so far")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(main.locator('[data-testid="stCode"]').filter(has_text="dig a hole")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(_nodes(page).nth(1)).to_be_attached(timeout=RUN_TIMEOUT_MS)  # step0 and step1, drawn live
+    mid = _nodes(page).count()
+    assert "water it" not in main.inner_text()
+    model.release()
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Parse")).to_contain_text(
+        "clean", timeout=RUN_TIMEOUT_MS
+    )
+    wait_for_run(page)
+    expect(_nodes(page).nth(6)).to_be_attached(timeout=RUN_TIMEOUT_MS)  # all seven steps
+    end = _nodes(page).count()
+    assert mid < end, (mid, end)
+    _no_exception(page)
+
+
+def test_stop_keeps_what_was_written(page: Any, model: FakeOpenAIServer) -> None:
+    from playwright.sync_api import expect
+
+    model.pause_streams(PAUSE_AFTER)
+    page.get_by_role("button", name="Generate").click()
+    wait_until(lambda: model.streams_paused == 1, "the stream to pause part-way")
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.locator('[data-testid="stCode"]').filter(has_text="dig a hole")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    main.get_by_role("button", name="Stop").click()
+    expect(main.get_by_text("Stopped: this is what the model had written")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    wait_for_run(page)
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Parse")).to_contain_text("partial")
+    expect(_nodes(page).nth(1)).to_be_attached(timeout=RUN_TIMEOUT_MS)  # the two finished steps are drawn
+    text = main.inner_text()
+    assert "dig a hole" in text and "water it" not in text
+    _no_exception(page)
