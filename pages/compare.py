@@ -7,7 +7,8 @@ from typing import Any
 import streamlit as st
 
 from cocogen.app import components as c
-from cocogen.app.compare import compare_formats, default_formats
+from cocogen.app import live_view as lv
+from cocogen.app.compare import default_formats
 from cocogen.app.frame import page_frame
 from cocogen.tasks.base import Task
 from cocogen.types import Example
@@ -59,27 +60,42 @@ with right:
         f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "
         f"(selection: {settings.select})."
     )
-    go = st.button(
-        "Compare", type="primary", icon=":material/compare_arrows:", key="cmp_go", disabled=query is None or not formats
+    st.button(
+        "Compare",
+        type="primary",
+        icon=":material/compare_arrows:",
+        key="cmp_go",
+        disabled=query is None or not formats,
+        on_click=lv.request,
+        args=("cmp",),
     )
 
-if go and query is not None:
+if lv.requested("cmp") and query is not None and formats:
     with c.guard("Comparing"):
-        backend = c.backend_for(task.name)
-        with st.spinner(f"Generating {len(formats)} answers with {choice.describe()}…"):
-            outcomes = compare_formats(
-                task,
-                formats,
-                query,
-                backend,
-                reference=reference.graph if reference is not None else None,
-                spec=settings.prompt_spec(pool),
-                params=settings.params(),
-                cache=c.completion_cache(settings.use_cache),
-            )
-        st.session_state["cmp_result"] = (task.name, outcomes, reference)
+        lv.start_comparison(
+            "cmp",
+            task,
+            formats,
+            query,
+            c.backend_for(task.name),
+            backend_kind=choice.kind,
+            reference=reference.graph if reference is not None else None,
+            spec=settings.prompt_spec(pool),
+            params=settings.params(),
+            cache=c.completion_cache(settings.use_cache),
+        )
+        st.session_state["cmp_asked"] = (task.name, reference)
+        st.session_state.pop("cmp_result", None)
+
+finished = lv.live_panel("cmp", lv.draw_columns)
+if finished is not None:
+    outcomes = [lane.value for lane in finished.lanes if lane.value is not None]
+    asked_task, asked_reference = st.session_state.get("cmp_asked", (task.name, None))
+    st.session_state["cmp_result"] = (asked_task, outcomes, asked_reference)
+    st.session_state["cmp_stopped"] = finished.stopped
 
 saved = st.session_state.get("cmp_result")
 if saved is not None and saved[0] == task.name:
     st.divider()
+    lv.stopped_note(bool(st.session_state.get("cmp_stopped")))
     c.show_comparison(saved[1], saved[2])

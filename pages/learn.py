@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import streamlit as st
 
 from cocogen.app import components as c
-from cocogen.app.compare import compare_formats, default_formats
+from cocogen.app import live_view as lv
+from cocogen.app.compare import default_formats
 from cocogen.app.frame import page, page_frame
 from cocogen.app.state import assemble_prompt, example_text, sample_input, truncated_parse
-from cocogen.pipeline import generate
+from cocogen.streaming import was_stopped
 
 page_frame()
 
@@ -79,21 +80,30 @@ elif step == 3:
         f"Now a model completes the program. In use: **{choice.describe()}** (change it in the sidebar; "
         "the local model works offline)."
     )
-    if st.button("Complete the program", type="primary", key="learn_go", icon=":material/play_arrow:"):
+    st.button(
+        "Complete the program", type="primary", key="learn_go", icon=":material/play_arrow:",
+        on_click=lv.request, args=("learn",),
+    )  # fmt: skip
+    if lv.requested("learn"):
         with c.guard("Generating"):
-            backend = c.backend_for(task.name)
-            with st.spinner("Generating…"):
-                st.session_state["learn_result"] = generate(
-                    task,
-                    code_fmt,
-                    query,
-                    backend,
-                    prompt=assemble_prompt(task, code_fmt, query, pool, settings),  # the prompt step 2 showed
-                    params=settings.params(),
-                    cache=c.completion_cache(settings.use_cache),
-                )
+            lv.start_generation(
+                "learn",
+                task,
+                code_fmt,
+                query,
+                c.backend_for(task.name),
+                backend_kind=choice.kind,
+                prompt=assemble_prompt(task, code_fmt, query, pool, settings),  # the prompt step 2 showed
+                params=settings.params(),
+                cache=c.completion_cache(settings.use_cache),
+            )
+            st.session_state.pop("learn_result", None)
+    finished = lv.live_panel("learn", lambda job: lv.draw_lane(job.lanes[0], key="learn"))
+    if finished is not None and finished.lanes[0].value is not None:
+        st.session_state["learn_result"] = finished.lanes[0].value
     res = st.session_state.get("learn_result")
     if res is not None and res.task == task.name:
+        lv.stopped_note(was_stopped(res))
         c.show_code(res.prompt.query_text, res.completion, key="learn_code")
 elif step == 4:
     res = st.session_state.get("learn_result")
@@ -119,19 +129,27 @@ else:
         "The paper's finding: with the *same* model and examples, the code prompt gives better structures "
         "than flat text — fewer malformed answers, and graphs closer to the reference. Try it here:"
     )
-    if st.button("Run code and text on this input", type="primary", key="learn_cmp"):
+    st.button(
+        "Run code and text on this input", type="primary", key="learn_cmp", on_click=lv.request, args=("learn_cmp",)
+    )
+    if lv.requested("learn_cmp"):
         with c.guard("Comparing"):
-            backend = c.backend_for(task.name)
-            with st.spinner("Generating both…"):
-                st.session_state["learn_cmp_result"] = compare_formats(
-                    task,
-                    default_formats(task),
-                    query,
-                    backend,
-                    spec=settings.prompt_spec(pool),
-                    params=settings.params(),
-                    cache=c.completion_cache(settings.use_cache),
-                )
+            lv.start_comparison(
+                "learn_cmp",
+                task,
+                default_formats(task),
+                query,
+                c.backend_for(task.name),
+                backend_kind=choice.kind,
+                reference=None,
+                spec=settings.prompt_spec(pool),
+                params=settings.params(),
+                cache=c.completion_cache(settings.use_cache),
+            )
+            st.session_state.pop("learn_cmp_result", None)
+    finished = lv.live_panel("learn_cmp", lv.draw_columns)
+    if finished is not None:
+        st.session_state["learn_cmp_result"] = [lane.value for lane in finished.lanes if lane.value is not None]
     outcomes = st.session_state.get("learn_cmp_result")
     if outcomes and outcomes[0].result is not None and outcomes[0].result.task == task.name:
         c.show_comparison(outcomes, None)

@@ -14,6 +14,7 @@ from cocogen.app.frame import page_frame
 from cocogen.app.state import assemble_prompt, example_text, example_title, move, nearest_examples, parse_example
 from cocogen.errors import CocogenError
 from cocogen.pipeline import Result
+from cocogen.streaming import was_stopped
 from cocogen.tasks.base import Format, Task
 from cocogen.types import Example, Graph, StateTable
 
@@ -209,7 +210,7 @@ def show_result(result: Result, *, key: str) -> None:
         "Model time", "cached" if u["cached"] else f"{u['model_seconds'] or result.timing.get('model_s', 0):.2f} s"
     )
     m[4].metric("Total", f"{result.timing.get('total_s', 0):.2f} s")
-    lv.stopped_note(result.samples[0].generation.finish_reason)
+    lv.stopped_note(was_stopped(result))
     code_col, graph_col = st.columns(2, gap="large")
     with code_col:
         st.markdown("**Generated program**")

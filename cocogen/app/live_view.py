@@ -25,7 +25,6 @@ from cocogen.app.live import Lane, LiveJob
 from cocogen.app.model_queue import ModelQueue
 from cocogen.backends.base import Backend
 from cocogen.prompts import Prompt, PromptSpec
-from cocogen.streaming import STOPPED
 from cocogen.tasks.base import Format, Task
 from cocogen.types import Graph
 
@@ -38,6 +37,7 @@ __all__ = [
     "start_comparison",
     "live_panel",
     "draw_lane",
+    "draw_columns",
     "stopped_note",
 ]
 
@@ -50,21 +50,25 @@ def model_queue() -> ModelQueue:
     return ModelQueue()
 
 
+def _job_key(key: str) -> str:
+    return f"live:{key}"
+
+
 def request(key: str) -> None:
     """``on_click`` of a Generate button: remember the click until a run has started the job."""
-    st.session_state[f"{key}:requested"] = True
+    st.session_state[f"live:{key}:requested"] = True
 
 
 def requested(key: str) -> bool:
-    return bool(st.session_state.get(f"{key}:requested"))
+    return bool(st.session_state.get(f"live:{key}:requested"))
 
 
 def _start(key: str, job: LiveJob) -> LiveJob:
-    old = st.session_state.get(key)
+    old = st.session_state.get(_job_key(key))
     if isinstance(old, LiveJob) and old.active:
         old.stop()  # a new request replaces the one still running (and frees its place)
-    st.session_state[key] = job.start()
-    st.session_state.pop(f"{key}:requested", None)
+    st.session_state[_job_key(key)] = job.start()
+    st.session_state.pop(f"live:{key}:requested", None)
     return job
 
 
@@ -143,16 +147,16 @@ def live_panel(key: str, draw: Callable[[LiveJob], None]) -> LiveJob | None:
     and what it had written.  A finished or stopped job is removed from the session and
     returned, for the page to keep its answers.
     """
-    job = st.session_state.get(key)
+    job = st.session_state.get(_job_key(key))
     if not isinstance(job, LiveJob):
         return None
     if not job.active and not job.error:
-        st.session_state.pop(key, None)
+        st.session_state.pop(_job_key(key), None)
         return job
 
     @st.fragment(run_every=REDRAW_S if job.active else None)
     def panel() -> None:
-        current = st.session_state.get(key)
+        current = st.session_state.get(_job_key(key))
         if not isinstance(current, LiveJob):
             return
         current.touch()
@@ -165,7 +169,7 @@ def live_panel(key: str, draw: Callable[[LiveJob], None]) -> LiveJob | None:
         row = st.columns([6, 1], vertical_alignment="center")
         icon = ":material/hourglass_top:" if current.state == "waiting" else ":material/edit_note:"
         row[0].markdown(f"{icon} {current.describe()}")
-        row[1].button("Stop", key=f"{key}:stop", icon=":material/stop_circle:", on_click=current.stop)
+        row[1].button("Stop", key=f"live:{key}:stop", icon=":material/stop_circle:", on_click=current.stop)
         draw(current)
 
     panel()
@@ -188,7 +192,22 @@ def draw_lane(lane: Lane, *, key: str, side_by_side: bool = True) -> None:
             c.show_graph(partial.graph, key=f"{key}_live_graph", caption=False)
 
 
-def stopped_note(finish_reason: str | None) -> None:
+def draw_columns(job: LiveJob) -> None:
+    """Compare's lanes side by side: each format's code and graph so far, or its final answer's state."""
+    cols = st.columns(len(job.lanes), gap="medium")
+    for i, (col, lane) in enumerate(zip(cols, job.lanes, strict=True)):
+        with col:
+            st.subheader(f"{lane.name} · {lane.fmt.kind}")
+            if not lane.started and job.active:
+                st.caption("Waiting for the formats before it.")
+                continue
+            if lane.value is not None and getattr(lane.value, "error", None):
+                st.error(lane.value.error)
+                continue
+            draw_lane(lane, key=f"cmp_{i}", side_by_side=False)
+
+
+def stopped_note(stopped: bool) -> None:
     """Say that an answer was cut by Stop (the parser's problems then say what is unfinished)."""
-    if finish_reason == STOPPED:
+    if stopped:
         st.warning("Stopped: this is what the model had written when Stop was pressed.", icon=":material/stop_circle:")

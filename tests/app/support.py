@@ -85,6 +85,24 @@ def start(
     return at
 
 
+LIVE_KEYS = ("live:pg", "live:cmp", "live:learn", "live:learn_cmp")  # the pages' live generation jobs
+
+
+def finished(at: AppTest, timeout: float = 90.0) -> AppTest:
+    """Wait for the page's generation (a background job since answers stream) to end, then run again.
+
+    AppTest does not tick the live panel's timer, so this run stands in for the redraw that
+    shows the final answer.
+    """
+    from cocogen.app.live import LiveJob
+
+    for key in LIVE_KEYS:
+        job = at.session_state[key] if key in at.session_state else None
+        if isinstance(job, LiveJob):
+            assert job.wait(timeout), f"the generation under {key!r} did not end within {timeout:.0f} s"
+    return at.run()
+
+
 def texts(at: AppTest) -> str:
     """All user-visible text of the current run (to search for leaks or messages)."""
     parts: list[str] = []

@@ -16,7 +16,7 @@ import pytest
 
 from cocogen.prompts import PromptSpec, build_prompt
 from cocogen.tasks import get_task
-from tests.app.support import HOSTILE, SECRET, start, texts
+from tests.app.support import HOSTILE, SECRET, finished, start, texts
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.waiting import DEADLINE_S, wait_until
 
@@ -67,7 +67,7 @@ def test_home_shows_the_offline_models_measured_quality() -> None:
 
 def test_sidebar_never_shows_the_api_key(server: FakeOpenAIServer) -> None:
     at = start("playground", server=server, openai_key=SECRET, task="explagraphs")
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert not at.exception and not at.error
     assert SECRET not in texts(at)
     assert SECRET not in str(at.session_state["backend_choice"])  # repr leaves it out
@@ -107,7 +107,7 @@ def test_selection_seed_and_sampling_seed_are_separate(server: FakeOpenAIServer)
     assert (settings.select_seed, settings.params().seed) == (5, 11)
     at.sidebar.number_input(key="gs_seed").set_value(12).run()
     shown = next(e for e in at.expander if e.label.startswith("Assembled prompt"))
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     body = server.requests[-1].body
     assert body["seed"] == 12, "the sampling seed goes to the model"
     task = get_task("explagraphs")
@@ -127,7 +127,7 @@ def test_learn_sends_the_prompt_it_shows(server: FakeOpenAIServer) -> None:
     shown = "".join(h.proto.body for h in at.get("html"))
     assert html.escape(seeded[3].prefix[-1500:]) in shown, "step 2 shows the end of the seed-3 prompt"
     at.button(key="learn_step_next").click().run()
-    at.button(key="learn_go").click().run()
+    finished(at.button(key="learn_go").click().run())
     assert not at.error, [e.value for e in at.error]
     assert server.requests[-1].body["prompt"] == seeded[3].text, "step 3 sends that prompt"
 
@@ -139,7 +139,7 @@ def test_learn_sends_the_prompt_it_shows(server: FakeOpenAIServer) -> None:
 def test_playground_generates_code_beside_graph(server: FakeOpenAIServer, task: str) -> None:
     at = start("playground", server=server, task=task)
     assert "Assembled prompt" in " ".join(e.label for e in at.expander)
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert not at.exception and not at.error, [e.value for e in at.error]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Parse"] == "clean"
@@ -160,14 +160,14 @@ def test_playground_generates_code_beside_graph(server: FakeOpenAIServer, task: 
 @pytest.mark.parametrize("fmt", ["networkx", "text"])
 def test_playground_other_formats(server: FakeOpenAIServer, fmt: str) -> None:
     at = start("playground", server=server, task="proscript-script", **{"pg_fmt:proscript-script": fmt})
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert not at.error and {m.label: m.value for m in at.metric}["Parse"] == "clean"
 
 
 def test_playground_interactive_view_is_offline_and_escaped(server: FakeOpenAIServer) -> None:
     inputs = {"in:proscript-edge:goal": HOSTILE}
     at = start("playground", server=server, task="proscript-edge", **inputs)
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     at.toggle(key="pg_interactive").set_value(True).run()
     assert not at.exception
     frames = at.get("iframe")
@@ -179,7 +179,7 @@ def test_playground_interactive_view_is_offline_and_escaped(server: FakeOpenAISe
 
 def test_playground_hostile_label_is_escaped_in_dot(server: FakeOpenAIServer) -> None:
     at = start("playground", server=server, task="proscript-edge", **{"in:proscript-edge:goal": HOSTILE})
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     spec = at.get("graphviz_chart")[0].proto.spec
     assert 'label="<img src=x' in spec, "a quoted DOT string..."
     assert "label=<" not in spec, "...never an HTML-like label"
@@ -194,7 +194,7 @@ def test_playground_empty_input_is_a_short_error() -> None:
 
 def test_playground_unreachable_server_is_a_short_error() -> None:
     at = start("playground", backend="openai", task="explagraphs", openai_base_url=_closed_port_url(), openai_model="m")
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert not at.exception
     assert at.error and "Could not reach" in at.error[0].value
     assert "Traceback" not in texts(at)
@@ -202,7 +202,7 @@ def test_playground_unreachable_server_is_a_short_error() -> None:
 
 def test_playground_without_a_model_name_says_so() -> None:
     at = start("playground", backend="openai", task="explagraphs", openai_base_url=_closed_port_url())
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert at.error and "No model was chosen" in at.error[0].value
 
 
@@ -213,7 +213,7 @@ def test_playground_results_survive_moving_between_pages(server: FakeOpenAIServe
     at.switch_page("pages/playground.py").run()
     assert at.text_input(key="w:in:explagraphs:belief").value == "Cats rule."
     at.text_input(key="w:in:explagraphs:belief").set_value(get_task("explagraphs").sample_input["belief"]).run()
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     at.switch_page("pages/home.py").run()
     at.switch_page("pages/playground.py").run()
     assert {m.label: m.value for m in at.metric}["Parse"] == "clean", "the result is still shown"
@@ -297,7 +297,7 @@ def test_compare_code_and_text_with_a_reference(server: FakeOpenAIServer, data_d
     at.selectbox(key="fill_split:explagraphs").set_value("cocogen-dev").run()
     at.button(key="fill_go:explagraphs").click().run()
     assert any("Reference: dataset row" in s.value for s in at.success)
-    at.button(key="cmp_go").click().run()
+    finished(at.button(key="cmp_go").click().run())
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [s.value for s in at.main.subheader] == ["code · code", "text · text"]
     summary = [m.value for m in at.markdown if "right ·" in m.value]
@@ -310,14 +310,14 @@ def test_compare_without_reference_three_formats(server: FakeOpenAIServer) -> No
     at = start("compare", server=server, task="proscript-script")
     assert any("No reference" in i.value for i in at.info)
     at.multiselect(key="cmp_formats:proscript-script").set_value(["code", "networkx", "text"]).run()
-    at.button(key="cmp_go").click().run()
+    finished(at.button(key="cmp_go").click().run())
     assert not at.exception and not at.error
     assert len(at.main.subheader) == 3 and len(at.get("graphviz_chart")) == 3
 
 
 def test_compare_unreachable_server_gives_one_short_error_per_column() -> None:
     at = start("compare", backend="openai", task="explagraphs", openai_base_url=_closed_port_url(), openai_model="m")
-    at.button(key="cmp_go").click().run()
+    finished(at.button(key="cmp_go").click().run())
     assert not at.exception
     assert len(at.main.subheader) == 2 and len(at.error) == 2 and all("Could not reach" in e.value for e in at.error)
 
@@ -451,13 +451,13 @@ def test_learn_walkthrough_end_to_end(server: FakeOpenAIServer) -> None:
     for step in range(6):
         seen.append(at.get("progress")[0].proto.text)
         if step == 3:
-            at.button(key="learn_go").click().run()
+            finished(at.button(key="learn_go").click().run())
             assert not at.error and at.get("html")
         if step == 4:
             assert len(at.get("graphviz_chart")) == 2, "the full answer and the truncated one"
             assert any("truncated" in w.value for w in at.warning), "the cut is reported, not fatal"
         if step == 5:
-            at.button(key="learn_cmp").click().run()
+            finished(at.button(key="learn_cmp").click().run())
             assert [s.value for s in at.main.subheader] == ["code · code", "text · text"]
         if step < 5:
             at.button(key="learn_step_next").click().run()
@@ -479,7 +479,7 @@ def test_replay_serves_the_papers_output_in_the_playground(data_dir: Path) -> No
     at = start("playground", backend="replay", task="explagraphs")
     at.selectbox(key="fill_split:explagraphs").set_value("cocogen-dev").run()
     at.button(key="fill_go:explagraphs").click().run()
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert not at.error, [e.value for e in at.error]
     row = get_task("explagraphs").load("cocogen-dev")[0]
     assert row.meta["codex_completion"].strip() in "".join(str(h.proto) for h in at.get("html")).replace("&quot;", '"')
@@ -487,5 +487,5 @@ def test_replay_serves_the_papers_output_in_the_playground(data_dir: Path) -> No
 
 def test_replay_of_an_unrecorded_input_says_so(data_dir: Path) -> None:
     at = start("playground", backend="replay", task="explagraphs")
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert at.error and not at.exception
