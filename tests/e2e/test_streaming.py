@@ -123,3 +123,43 @@ def test_stop_keeps_what_was_written(page: Any, model: FakeOpenAIServer) -> None
     text = main.inner_text()
     assert "dig a hole" in text and "water it" not in text
     _no_exception(page)
+
+
+def test_a_click_right_after_typing_asks_for_the_new_input(page: Any, model: FakeOpenAIServer) -> None:
+    """Typing a goal and clicking Generate at once (no wait for the rerun the typing causes)."""
+    from playwright.sync_api import expect
+
+    goal = page.get_by_role("textbox", name="Goal")
+    goal.fill("repot a cactus")  # not confirmed with Enter: the click below sends it
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Parse")).to_contain_text(
+        "clean", timeout=RUN_TIMEOUT_MS
+    )
+    wait_for_run(page)
+    prompts = [str((r.body or {}).get("prompt", "")) for r in model.completion_requests()]
+    assert len(prompts) == 1 and prompts[0].rstrip().endswith("steps = 7"), prompts
+    assert 'title = "repot a cactus"' in prompts[0]
+    expect(page.locator('[data-testid="stMain"]')).to_contain_text('title = "repot a cactus"')
+    _no_exception(page)
+
+
+def test_compare_streams_each_column(page: Any, model: FakeOpenAIServer) -> None:
+    from playwright.sync_api import expect
+
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Compare").click()
+    expect(page.locator('[data-testid="stMain"] h1').filter(has_text="Compare formats")).to_be_visible(
+        timeout=RUN_TIMEOUT_MS
+    )
+    wait_for_run(page)
+    model.pause_streams(PAUSE_AFTER)
+    page.get_by_role("button", name="Compare", exact=True).click()
+    wait_until(lambda: model.streams_paused == 1, "the code column's stream to pause part-way")
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.locator('[data-testid="stCode"]').filter(has_text="dig a hole")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(main.get_by_text("Waiting for the formats before it.")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    model.release()
+    for name in ("code · code", "text · text"):
+        expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(main.get_by_text("Program so far")).to_have_count(0, timeout=RUN_TIMEOUT_MS)
+    wait_for_run(page)
+    _no_exception(page)
