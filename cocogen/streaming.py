@@ -174,7 +174,8 @@ def partials(
 
     ``generate`` is typically ``lambda live: pipeline.generate(..., live=live)``.  Its
     error is raised here after the partials written before it; closing the iterator early
-    stops the generation.
+    stops the generation.  A ``KeyboardInterrupt`` (Ctrl-C) while it waits stops the
+    generation too, and the stopped result still comes: what was written is kept.
     """
     live = live or LiveText()
     box: dict[str, Any] = {}
@@ -193,7 +194,11 @@ def partials(
     seen = 0
     try:
         while True:
-            finished = done.wait(interval)
+            try:
+                finished = done.wait(interval)
+            except KeyboardInterrupt:
+                live.stop()  # the generation ends at its next token or chunk, keeping its text
+                continue
             version, text = live.snapshot()
             if version != seen and not finished:
                 seen = version

@@ -300,5 +300,5 @@ result = st.session_state.get("pg_result")
 if result is not None and result.task == task.name:
     st.divider()
     show_result(result, key="pg")
-elif prompt is not None:
+elif prompt is not None and not lv.running("pg"):
     st.info("Press **Generate** to complete the prompt with the model chosen in the sidebar.")

@@ -158,3 +158,20 @@ def test_a_stream_broken_by_the_server_is_one_backend_error(server: FakeOpenAISe
     )
     with pytest.raises(BackendError, match="server error"):
         generate(TASK, FMT, QUERY, backend, live=LiveText())
+
+
+def test_cli_generate_stream_prints_the_same_as_without(
+    api_env: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cocogen.cli import main
+
+    api_env.responder = lambda prompt: COMPLETION
+    api_env.stream_delay = 0.01
+    argv = ["generate", "--task", TASK.name, "--input", '{"goal": "plant a tree", "num_steps": 4}',
+            "--backend", "openai", "--model", "fake-code-model", "--no-cache"]  # fmt: skip
+    assert main([*argv, "--stream"]) == 0
+    streamed = capsys.readouterr().out
+    assert main(argv) == 0
+    assert streamed == capsys.readouterr().out
+    assert '"water it"' in streamed and "# graph" in streamed
+    assert [bool((r.body or {}).get("stream")) for r in api_env.completion_requests()] == [True, False]

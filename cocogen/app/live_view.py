@@ -33,6 +33,7 @@ __all__ = [
     "model_queue",
     "request",
     "requested",
+    "running",
     "start_generation",
     "start_comparison",
     "live_panel",
@@ -61,6 +62,12 @@ def request(key: str) -> None:
 
 def requested(key: str) -> bool:
     return bool(st.session_state.get(f"live:{key}:requested"))
+
+
+def running(key: str) -> bool:
+    """Whether the session's job under ``key`` is still waiting or writing."""
+    job = st.session_state.get(_job_key(key))
+    return isinstance(job, LiveJob) and job.active
 
 
 def _start(key: str, job: LiveJob) -> LiveJob:
