@@ -129,7 +129,10 @@ class Backend(Protocol):
     ``signature()`` is a stable, secret-free string naming the backend, model and every
     setting that changes its output; it keys the completion cache and is written into
     run files, so it must never contain an API key.  An optional class attribute
-    ``cacheable = False`` keeps a backend's answers out of the completion cache.
+    ``cacheable = False`` keeps a backend's answers out of the completion cache.  An optional
+    method ``complete_streaming(prompt, params, context, *, live)`` writes the answer so far
+    into a :class:`cocogen.streaming.LiveText` while decoding and ends early when it is
+    stopped (see :mod:`cocogen.streaming`); without it, the answer is shown when complete.
     """
 
     name: str

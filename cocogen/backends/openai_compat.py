@@ -398,7 +398,12 @@ def _read_stream(fn: Any, kwargs: dict[str, Any], live: LiveText, shown: Callabl
     def pump() -> None:
         stream = None
         try:
-            stream = fn(**kwargs, stream=True, stream_options={"include_usage": True})
+            try:
+                stream = fn(**kwargs, stream=True, stream_options={"include_usage": True})
+            except Exception as e:
+                if getattr(e, "status_code", None) != 400 or "stream_options" not in str(e):
+                    raise
+                stream = fn(**kwargs, stream=True)  # a server that does not know the usage option
             for chunk in stream:
                 chunks.put(chunk)
                 if live.stopped:
