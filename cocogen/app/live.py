@@ -191,6 +191,8 @@ class LiveJob:
             ahead = "1 request is" if place == 1 else f"{place} requests are"
             return f"Waiting for the model: {ahead} before yours{wait}."
         if state == "running":
+            if not any(lane.live.version for lane in self.lanes):
+                return f"The model is reading the prompt… {elapsed:.0f} s"  # no token yet (or still loading)
             return f"Writing… {elapsed:.0f} s"
         if state == "stopped":
             return f"Stopped after {elapsed:.1f} s: what was written is kept."

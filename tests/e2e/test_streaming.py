@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.support import RUN_TIMEOUT_MS, Server, chromium, open_page, serve, wait_for_run, watch
+from tests.e2e.support import (
+    GENERATE_TIMEOUT_MS,
+    RUN_TIMEOUT_MS,
+    Server,
+    chromium,
+    open_page,
+    serve,
+    wait_for_run,
+    watch,
+)
 from tests.fakes.fixtures import FAKE_KEY
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.waiting import wait_until
@@ -46,6 +55,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, model: FakeOpenAIServer) -> It
         "COCOGEN_BASE_URL": model.base_url,
         "COCOGEN_MODEL": "fake-code-model",
         "COCOGEN_API_KEY": FAKE_KEY,
+        "COCOGEN_THREADS": "1",  # the local model's test: spin-waiting threads are slow on busy cores
     }
     with serve(env, tmp / "server.log") as server:
         yield server
@@ -163,3 +173,31 @@ def test_compare_streams_each_column(page: Any, model: FakeOpenAIServer) -> None
     expect(main.get_by_text("Program so far")).to_have_count(0, timeout=RUN_TIMEOUT_MS)
     wait_for_run(page)
     _no_exception(page)
+
+
+@pytest.mark.slow
+def test_two_sessions_share_the_local_model_in_turn(app: Server) -> None:
+    """Two browsers, the real local model: the second waits in line, and the first's Stop lets it in."""
+    from playwright.sync_api import expect
+
+    with chromium() as browser:
+        first, second = (browser.new_context(viewport={"width": 1500, "height": 1200}).new_page() for _ in range(2))
+        for pg in (first, second):
+            open_page(pg, f"{app.url}/playground", "Playground")  # the local model is the default backend
+        steps = first.get_by_role("spinbutton", name="Num steps")
+        steps.fill("30")  # a long answer: the second request surely arrives while it is written
+        steps.press("Enter")
+        wait_for_run(first)
+        first.get_by_role("button", name="Generate").click()
+        expect(first.get_by_text("Writing…")).to_be_visible(timeout=GENERATE_TIMEOUT_MS)  # it has the model
+        second.get_by_role("button", name="Generate").click()
+        expect(second.get_by_text("Waiting for the model: 1 request is before yours")).to_be_visible(
+            timeout=RUN_TIMEOUT_MS
+        )
+        first.get_by_role("button", name="Stop").click()
+        expect(first.get_by_text("Stopped: this is what the model had written")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        expect(second.get_by_text("Writing…")).to_be_visible(timeout=GENERATE_TIMEOUT_MS)  # its turn now
+        second.get_by_role("button", name="Stop").click()
+        expect(second.get_by_text("Stopped: this is what the model had written")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        for pg in (first, second):
+            _no_exception(pg)
