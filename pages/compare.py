@@ -70,8 +70,8 @@ with right:
         args=("cmp",),
     )
 
-if lv.requested("cmp") and query is not None and formats:
-    with c.guard("Comparing"):
+with lv.answering("cmp") as asked, c.guard("Comparing"):
+    if asked and query is not None and formats:
         lv.start_comparison(
             "cmp",
             task,

@@ -84,8 +84,8 @@ elif step == 3:
         "Complete the program", type="primary", key="learn_go", icon=":material/play_arrow:",
         on_click=lv.request, args=("learn",),
     )  # fmt: skip
-    if lv.requested("learn"):
-        with c.guard("Generating"):
+    with lv.answering("learn") as asked, c.guard("Generating"):
+        if asked:
             lv.start_generation(
                 "learn",
                 task,
@@ -132,8 +132,8 @@ else:
     st.button(
         "Run code and text on this input", type="primary", key="learn_cmp", on_click=lv.request, args=("learn_cmp",)
     )
-    if lv.requested("learn_cmp"):
-        with c.guard("Comparing"):
+    with lv.answering("learn_cmp") as asked, c.guard("Comparing"):
+        if asked:
             lv.start_comparison(
                 "learn_cmp",
                 task,

@@ -278,20 +278,20 @@ with actions:
         st.button(
             "Generate", type="primary", icon=":material/play_arrow:", key="pg_generate", on_click=lv.request, args=("pg",)
         )
-        if lv.requested("pg") and query is not None:
-            with c.guard("Generating"):
-                lv.start_generation(
-                    "pg",
-                    task,
-                    fmt,
-                    query,
-                    c.backend_for(task.name),
-                    backend_kind=choice.kind,
-                    prompt=prompt,  # exactly the prompt shown above
-                    params=settings.params(),
-                    cache=c.completion_cache(settings.use_cache),
-                )
-                st.session_state.pop("pg_result", None)
+    with lv.answering("pg") as asked, c.guard("Generating"):
+        if asked and query is not None and prompt is not None:  # else the input's error is shown above
+            lv.start_generation(
+                "pg",
+                task,
+                fmt,
+                query,
+                c.backend_for(task.name),
+                backend_kind=choice.kind,
+                prompt=prompt,  # exactly the prompt shown above
+                params=settings.params(),
+                cache=c.completion_cache(settings.use_cache),
+            )
+            st.session_state.pop("pg_result", None)
 
 finished = lv.live_panel("pg", lambda job: lv.draw_lane(job.lanes[0], key="pg"))
 if finished is not None and finished.lanes[0].value is not None:

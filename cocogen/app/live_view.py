@@ -3,8 +3,9 @@
 A Generate button does not generate in its script run.  Its ``on_click`` (:func:`request`)
 only records the request in the session, before the script runs; the run then starts a
 :class:`~cocogen.app.live.LiveJob` with the input *as the script has just read it* (a click
-right after typing in a field sends both at once) and clears the request once the job is
-started, so a run cut short by another rerun leaves the request for the next run.
+right after typing in a field sends both at once) inside :func:`answering`, which clears
+the request once it is answered, so a run cut short by another rerun leaves the request
+for the next run.
 
 While the job runs, :func:`live_panel` redraws itself a few times a second as a fragment
 (``st.fragment(run_every=…)``): only the panel reruns, its elements are updated in place,
@@ -14,7 +15,8 @@ ends, one full rerun lets the page draw the final answer with everything around 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import streamlit as st
@@ -33,6 +35,7 @@ __all__ = [
     "model_queue",
     "request",
     "requested",
+    "answering",
     "running",
     "start_generation",
     "start_comparison",
@@ -64,6 +67,28 @@ def requested(key: str) -> bool:
     return bool(st.session_state.get(f"live:{key}:requested"))
 
 
+@contextmanager
+def answering(key: str) -> Iterator[bool]:
+    """Yield whether a click under ``key`` waits for an answer; the block answers it.
+
+    The request is cleared when the block ends, also by an error (the page shows it: one
+    click, one try) or because the input cannot be asked for; not when Streamlit stops the
+    run for a newer one (its control exceptions are not ``Exception``), so that run's
+    successor answers the click.
+    """
+    asked = requested(key)
+    try:
+        yield asked
+    except Exception:
+        _forget(key)
+        raise
+    _forget(key)
+
+
+def _forget(key: str) -> None:
+    st.session_state.pop(f"live:{key}:requested", None)
+
+
 def running(key: str) -> bool:
     """Whether the session's job under ``key`` is still waiting or writing."""
     job = st.session_state.get(_job_key(key))
@@ -75,7 +100,6 @@ def _start(key: str, job: LiveJob) -> LiveJob:
     if isinstance(old, LiveJob) and old.active:
         old.stop()  # a new request replaces the one still running (and frees its place)
     st.session_state[_job_key(key)] = job.start()
-    st.session_state.pop(f"live:{key}:requested", None)
     return job
 
 
