@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from typing import Any
 
+from cocogen.backends.base import Backend, GenerationParams, RequestContext
 from cocogen.cache import CompletionCache
 from cocogen.cli.common import (
     add_backend_options,
@@ -19,9 +21,9 @@ from cocogen.cli.common import (
     query_from_args,
     spec_from_args,
 )
-from cocogen.pipeline import Result, generate
-from cocogen.prompts import build_prompt
-from cocogen.streaming import LiveText, partials, was_stopped
+from cocogen.pipeline import generate
+from cocogen.streaming import LiveText, complete_live, was_stopped
+from cocogen.types import Generation
 
 __all__ = ["add_commands", "cmd_generate"]
 
@@ -30,19 +32,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """Prints the code, the graph and the problems (or one JSON object); exit 1 when nothing parsed."""
     task, fmt, query = query_from_args(args)
     backend = backend_from_args(args, task.name)
+    printing = _Printing(backend) if args.stream and not args.json else None
+    backend = printing or backend
     with CompletionCache(enabled=not args.no_cache) as cache:
-        if args.stream and not args.json:
-            result = _streamed(task, fmt, query, backend, args, cache)
-        else:
-            result = generate(
-                task, fmt, query, backend, spec=spec_from_args(args), params=params_from_args(args), cache=cache
-            )
+        result = generate(
+            task, fmt, query, backend, spec=spec_from_args(args), params=params_from_args(args), cache=cache
+        )
     if args.json:
         print_json(result.to_dict())
         return 0 if result.ok else 1
     out = sys.stdout
-    if not args.stream:
+    if printing is None or not printing.shown:  # not streamed (or a cached answer): the whole program
         out.write(result.code if result.code.endswith("\n") else result.code + "\n")
+    elif printing.shown != result.code:  # the printed text was taken back in part
+        out.write("\n# the final answer\n" + result.code + ("" if result.code.endswith("\n") else "\n"))
+    elif not result.code.endswith("\n"):
+        out.write("\n")
+    if printing is not None and was_stopped(result):
+        print("stopped: the answer is what was written before Ctrl-C", file=sys.stderr)
     out.write("\n# graph\n")
     json.dump(result.graph.to_dict() if result.graph is not None else None, out, ensure_ascii=False, indent=2)
     out.write("\n")
@@ -54,34 +61,54 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _streamed(task: Any, fmt: Any, query: Any, backend: Any, args: argparse.Namespace, cache: Any) -> Result:
-    """Generate while printing the code as the model writes it; Ctrl-C stops and keeps what was written."""
-    prompt = build_prompt(task, fmt, query, spec_from_args(args))
-    params = params_from_args(args)
-    out = sys.stdout
-    out.write(prompt.query_text)
-    out.flush()
-    shown = ""
+class _Printing:
+    """``backend`` printing its answer as it is written (``--stream``); Ctrl-C stops it and keeps the text.
 
-    def run(live: LiveText) -> Result:
-        return generate(task, fmt, query, backend, prompt=prompt, params=params, cache=cache, live=live)
+    Wraps the backend rather than the pipeline, so a cached answer (the backend is not
+    asked) is printed whole afterwards like any other.
+    """
 
-    result = None
-    for item in partials(run, fmt, query):
-        if item.completion.startswith(shown):  # the local decoder may take back a word: print what stays
-            out.write(item.completion[len(shown) :])
-            out.flush()
-            shown = item.completion
-        if isinstance(item, Result):
-            result = item
-    assert isinstance(result, Result)  # partials() ends with the result
-    if shown != result.completion:
-        out.write("\n# the final answer\n" + result.code)
-    if not result.code.endswith("\n"):
-        out.write("\n")
-    if was_stopped(result):
-        print("stopped: the answer is what was written before Ctrl-C", file=sys.stderr)
-    return result
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self.shown = ""  # what has been printed: the query text, then the answer so far
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def signature(self) -> str:
+        return self._backend.signature()
+
+    def complete(
+        self, prompt: str, params: GenerationParams | None = None, context: RequestContext | None = None
+    ) -> list[Generation]:
+        live = LiveText()
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["gens"] = complete_live(self._backend, prompt, params or GenerationParams(), context, live)
+            except BaseException as e:  # noqa: BLE001 - raised again below, in the command's thread
+                box["error"] = e
+
+        given = (context.query_text if context is not None else None) or ""
+        self._show(given)
+        thread = threading.Thread(target=work, name="cocogen-stream", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            try:
+                thread.join(0.1)
+            except KeyboardInterrupt:
+                live.stop()  # the answer ends at its next token or chunk, with what it has
+            self._show(given + live.text)
+        if "error" in box:
+            raise box["error"]
+        return box["gens"]
+
+    def _show(self, text: str) -> None:
+        if text.startswith(self.shown):  # the local decoder may take back a word: print what stays
+            sys.stdout.write(text[len(self.shown) :])
+            sys.stdout.flush()
+            self.shown = text
 
 
 def add_commands(sub: Any) -> None:
