@@ -175,3 +175,28 @@ def test_cli_generate_stream_prints_the_same_as_without(
     assert streamed == capsys.readouterr().out
     assert '"water it"' in streamed and "# graph" in streamed
     assert [bool((r.body or {}).get("stream")) for r in api_env.completion_requests()] == [True, False]
+
+
+def test_cli_generate_stream_ctrl_c_stops_and_keeps_what_was_written(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    server.pause_streams(PAUSE)
+    out = tmp_path / "out.txt"
+    cmd = [sys.executable, "-m", "cocogen", "generate", "--task", TASK.name, "--input",
+           '{"goal": "plant a tree", "num_steps": 4}', "--backend", "openai", "--model", "fake-code-model",
+           "--base-url", server.base_url, "--no-cache", "--stream"]  # fmt: skip
+    env = {**os.environ, "COCOGEN_API_KEY": FAKE_KEY}
+    with out.open("w") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True, env=env)
+        wait_until(lambda: server.streams_paused == 1 and "dig a hole" in out.read_text(), "the code so far printed")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    printed = out.read_text()
+    assert "stopped" in err and "Traceback" not in err
+    assert '"dig a hole"' in printed and '"water it"' not in printed
+    graph = printed.split("# graph\n", 1)[1]
+    assert '"get a shovel"' in graph and '"dig a hole"' in graph
+    assert proc.returncode == 0  # a graph was recovered

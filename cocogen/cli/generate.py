@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 from typing import Any
@@ -64,6 +65,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 class _Printing:
     """``backend`` printing its answer as it is written (``--stream``); Ctrl-C stops it and keeps the text.
 
+    Used from the command's (main) thread, where signal handlers can be set.
+
     Wraps the backend rather than the pipeline, so a cached answer (the backend is not
     asked) is printed whole afterwards like any other.
     """
@@ -93,13 +96,15 @@ class _Printing:
         given = (context.query_text if context is not None else None) or ""
         self._show(given)
         thread = threading.Thread(target=work, name="cocogen-stream", daemon=True)
-        thread.start()
-        while thread.is_alive():
-            try:
+        # While the model writes, Ctrl-C means Stop: the answer ends at its next token or chunk.
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: live.stop())
+        try:
+            thread.start()
+            while thread.is_alive():
                 thread.join(0.1)
-            except KeyboardInterrupt:
-                live.stop()  # the answer ends at its next token or chunk, with what it has
-            self._show(given + live.text)
+                self._show(given + live.text)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         if "error" in box:
             raise box["error"]
         return box["gens"]
