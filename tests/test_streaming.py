@@ -200,3 +200,21 @@ def test_cli_generate_stream_ctrl_c_stops_and_keeps_what_was_written(server: Fak
     graph = printed.split("# graph\n", 1)[1]
     assert '"get a shovel"' in graph and '"dig a hole"' in graph
     assert proc.returncode == 0  # a graph was recovered
+
+
+@pytest.mark.parametrize("mode", ["completion", "chat"])
+def test_a_streamed_answer_keeps_the_log_probabilities_of_its_chunks(server: FakeOpenAIServer, mode: str) -> None:
+    from cocogen.backends.openai_compat import _read_stream
+
+    backend = _backend(server, mode)
+    client = backend._client
+    if mode == "chat":
+        fn, kwargs = client.chat.completions.create, {"messages": [{"role": "user", "content": "x"}], "logprobs": True}
+    else:
+        fn, kwargs = client.completions.create, {"prompt": "x", "logprobs": 1}
+    resp = _read_stream(fn, {"model": "fake-code-model", **kwargs}, LiveText(), lambda text: text)
+    lp = resp.choices[0].logprobs
+    tokens = [t.token for t in lp.content] if mode == "chat" else lp.tokens
+    assert COMPLETION in "".join(tokens)  # chat: between the reply's opening line and the fence's end
+    assert len(tokens) == len(COMPLETION.splitlines()) + (2 if mode == "chat" else 0)
+    assert (lp.token_logprobs if mode == "completion" else [t.logprob for t in lp.content]) == [-0.5] * len(tokens)

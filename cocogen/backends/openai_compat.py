@@ -419,6 +419,7 @@ def _read_stream(fn: Any, kwargs: dict[str, Any], live: LiveText, shown: Callabl
     forget = live.on_stop(lambda: chunks.put(stopped))
     texts: dict[int, list[str]] = {}
     finish: dict[int, str | None] = {}
+    logprobs: dict[int, list[Any]] = {}
     chat = False
     ident = model = usage = None
     try:
@@ -433,6 +434,8 @@ def _read_stream(fn: Any, kwargs: dict[str, Any], live: LiveText, shown: Callabl
                 piece = (delta.content if delta is not None else c.text) or ""
                 texts.setdefault(c.index or 0, []).append(piece)
                 finish[c.index or 0] = c.finish_reason or finish.get(c.index or 0)
+                if getattr(c, "logprobs", None) is not None:
+                    logprobs.setdefault(c.index or 0, []).append(c.logprobs)
             if 0 in texts:
                 live.write(shown("".join(texts[0])))
     finally:
@@ -449,9 +452,22 @@ def _read_stream(fn: Any, kwargs: dict[str, Any], live: LiveText, shown: Callabl
                 text=text,
                 message=SimpleNamespace(content=text) if chat else None,
                 finish_reason=finish.get(i),
+                logprobs=_joined_logprobs(logprobs.get(i, [])),
             )
         )
     return SimpleNamespace(id=ident, model=model, usage=usage, choices=choices)
+
+
+def _joined_logprobs(parts: list[Any]) -> Any:
+    """The ``logprobs`` of a whole answer from those of its chunks (chat ``content`` lists, or
+    the completion endpoint's parallel ``tokens`` / ``token_logprobs`` / … lists)."""
+    if not parts:
+        return None
+    if any(getattr(p, "content", None) is not None for p in parts):
+        return SimpleNamespace(content=[t for p in parts for t in (getattr(p, "content", None) or [])])
+    fields = ("tokens", "token_logprobs", "top_logprobs", "text_offset")
+    joined = {f: [x for p in parts for x in (getattr(p, f, None) or [])] for f in fields}
+    return SimpleNamespace(**{f: v or None for f, v in joined.items()})
 
 
 def _last_query(prompt: str, kwargs: dict[str, Any]) -> str:

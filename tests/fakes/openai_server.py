@@ -237,7 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(body.get("n") or 1)
         text = st.responder(prompt)
         if body.get("stream"):
-            self._stream(path, model, prompt, text, n, bool((body.get("stream_options") or {}).get("include_usage")))
+            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            self._stream(path, model, prompt, text, n, usage, bool(body.get("logprobs")))
             return self._done(rec, started)
         if path == "/v1/completions":
             choices = [{"text": text, "index": i, "logprobs": None, "finish_reason": "stop"} for i in range(n)]
@@ -263,8 +264,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._done(rec, started)
 
-    def _stream(self, path: str, model: str, prompt: str, text: str, n: int, usage: bool) -> None:
-        """Server-sent events as OpenAI sends them: one chunk per line of the answer, then ``[DONE]``."""
+    def _stream(self, path: str, model: str, prompt: str, text: str, n: int, usage: bool, logprobs: bool) -> None:
+        """Server-sent events as OpenAI sends them: one chunk per line of the answer, then ``[DONE]``.
+
+        With ``logprobs``, each chunk says its line is one token of log-probability -0.5.
+        """
         st = self.server.state
         chat = path == "/v1/chat/completions"
         pieces = text.splitlines(keepends=True)
@@ -294,9 +298,22 @@ class _Handler(BaseHTTPRequestHandler):
                 elif k and st.stream_delay:
                     time.sleep(st.stream_delay)
                 if chat:
-                    choices = [{"index": i, "delta": {"content": piece}, "finish_reason": None} for i in range(n)]
+                    lp: Any = {"content": [{"token": piece, "logprob": -0.5, "bytes": None, "top_logprobs": []}]}
+                    choices = [
+                        {
+                            "index": i,
+                            "delta": {"content": piece},
+                            "logprobs": lp if logprobs else None,
+                            "finish_reason": None,
+                        }
+                        for i in range(n)
+                    ]
                 else:
-                    choices = [{"index": i, "text": piece, "logprobs": None, "finish_reason": None} for i in range(n)]
+                    lp = {"tokens": [piece], "token_logprobs": [-0.5], "top_logprobs": None, "text_offset": [k]}
+                    choices = [
+                        {"index": i, "text": piece, "logprobs": lp if logprobs else None, "finish_reason": None}
+                        for i in range(n)
+                    ]
                 send(choices)
                 with st.lock:
                     st.chunks_sent += 1
