@@ -201,3 +201,38 @@ def test_two_sessions_share_the_local_model_in_turn(app: Server) -> None:
         expect(second.get_by_text("Stopped: this is what the model had written")).to_be_visible(timeout=RUN_TIMEOUT_MS)
         for pg in (first, second):
             _no_exception(pg)
+
+
+GRAPH = '[data-testid="stMain"] [data-testid="stGraphVizChart"]'
+
+
+def test_the_live_graph_is_not_redrawn_while_nothing_changes(page: Any, model: FakeOpenAIServer) -> None:
+    """No flicker: the panel reruns a few times a second, but an unchanged graph keeps its SVG."""
+    from playwright.sync_api import expect
+
+    model.pause_streams(PAUSE_AFTER)
+    page.get_by_role("button", name="Generate").click()
+    wait_until(lambda: model.streams_paused == 1, "the stream to pause part-way")
+    expect(_nodes(page).nth(1)).to_be_attached(timeout=RUN_TIMEOUT_MS)
+    expect(page.locator('[data-testid="stMain"] [data-testid="stCode"]').filter(has_text="dig a hole")).to_be_visible(
+        timeout=RUN_TIMEOUT_MS
+    )
+    page.evaluate(
+        """(graph) => {
+          window.__svg = document.querySelector(graph + ' svg');
+          window.__changes = 0;
+          new MutationObserver((m) => { window.__changes += m.length; }).observe(
+            document.querySelector(graph), {subtree: true, childList: true, attributes: true, characterData: true});
+        }""",
+        GRAPH,
+    )
+    clock = page.get_by_text("Writing…")
+    for _ in range(2):  # two redraws of the panel (its clock moves on each second)
+        before = clock.inner_text()
+        expect(clock).not_to_have_text(before, timeout=RUN_TIMEOUT_MS)
+    same, changes = page.evaluate(
+        "(graph) => [window.__svg === document.querySelector(graph + ' svg'), window.__changes]", GRAPH
+    )
+    assert same and changes == 0, (same, changes)
+    model.release()
+    expect(_nodes(page).nth(6)).to_be_attached(timeout=RUN_TIMEOUT_MS)
