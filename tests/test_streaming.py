@@ -218,3 +218,21 @@ def test_a_streamed_answer_keeps_the_log_probabilities_of_its_chunks(server: Fak
     assert COMPLETION in "".join(tokens)  # chat: between the reply's opening line and the fence's end
     assert len(tokens) == len(COMPLETION.splitlines()) + (2 if mode == "chat" else 0)
     assert (lp.token_logprobs if mode == "completion" else [t.logprob for t in lp.content]) == [-0.5] * len(tokens)
+
+
+def test_a_server_dying_mid_answer_is_one_sentence_and_the_text_so_far_stays(server: FakeOpenAIServer) -> None:
+    from cocogen.errors import BackendError
+
+    backend = OpenAIBackend(
+        "fake-code-model", base_url=server.base_url, api_key=FAKE_KEY, mode="completion", max_retries=0
+    )
+    server.pause_streams(PAUSE)
+    live = LiveText()
+    thread, box = _in_thread(lambda: generate(TASK, FMT, QUERY, backend, live=live))
+    wait_until(lambda: server.streams_paused == 1 and "dig a hole" in live.text, "the stream to pause part-way")
+    server.cut_streams()
+    thread.join(60)
+    error = box.get("error")
+    assert isinstance(error, BackendError), box
+    assert "\n" not in str(error) and "Traceback" not in str(error)
+    assert "dig a hole" in live.text and FMT.parse(live.text, QUERY).graph.steps[:2] == ANSWER.steps[:2]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import streamlit as st
 
@@ -25,7 +24,9 @@ from cocogen.app import components as c
 from cocogen.app.compare import Outcome, compare_formats
 from cocogen.app.live import Lane, LiveJob
 from cocogen.app.model_queue import ModelQueue
-from cocogen.backends.base import Backend
+from cocogen.backends.base import Backend, GenerationParams
+from cocogen.cache import CompletionCache
+from cocogen.pipeline import generate
 from cocogen.prompts import Prompt, PromptSpec
 from cocogen.tasks.base import Format, Task
 from cocogen.types import Graph
@@ -58,13 +59,17 @@ def _job_key(key: str) -> str:
     return f"live:{key}"
 
 
+def _request_key(key: str) -> str:
+    return f"live:{key}:requested"
+
+
 def request(key: str) -> None:
     """``on_click`` of a Generate button: remember the click until a run has started the job."""
-    st.session_state[f"live:{key}:requested"] = True
+    st.session_state[_request_key(key)] = True
 
 
 def requested(key: str) -> bool:
-    return bool(st.session_state.get(f"live:{key}:requested"))
+    return bool(st.session_state.get(_request_key(key)))
 
 
 @contextmanager
@@ -86,7 +91,7 @@ def answering(key: str) -> Iterator[bool]:
 
 
 def _forget(key: str) -> None:
-    st.session_state.pop(f"live:{key}:requested", None)
+    st.session_state.pop(_request_key(key), None)
 
 
 def running(key: str) -> bool:
@@ -116,11 +121,10 @@ def start_generation(
     *,
     backend_kind: str,
     prompt: Prompt,
-    params: Any,
-    cache: Any,
+    params: GenerationParams,
+    cache: CompletionCache | None,
 ) -> LiveJob:
     """Start one generation (Playground, Learn) as the session's job under ``key``."""
-    from cocogen.pipeline import generate
 
     def work(job: LiveJob) -> None:
         lane = job.lanes[0]
@@ -142,8 +146,8 @@ def start_comparison(
     backend_kind: str,
     reference: Graph | None,
     spec: PromptSpec,
-    params: Any,
-    cache: Any,
+    params: GenerationParams,
+    cache: CompletionCache | None,
 ) -> LiveJob:
     """Start one input through several formats, one lane (column) per format."""
 
@@ -185,18 +189,20 @@ def live_panel(key: str, draw: Callable[[LiveJob], None]) -> LiveJob | None:
         st.session_state.pop(_job_key(key), None)
         return job
 
-    @st.fragment(run_every=REDRAW_S if job.active else None)
+    polling = job.active
+
+    @st.fragment(run_every=REDRAW_S if polling else None)
     def panel() -> None:
         current = st.session_state.get(_job_key(key))
         if not isinstance(current, LiveJob):
             return
+        if polling and not current.active:
+            st.rerun()  # the whole page, which draws the final answer (and stops this timer)
         current.touch()
         if current.error:
             st.error(current.error, icon=":material/error:")
             draw(current)
             return
-        if not current.active:
-            st.rerun()  # the whole page, which now draws the final answer
         row = st.columns([6, 1], vertical_alignment="center")
         icon = ":material/hourglass_top:" if current.state == "waiting" else ":material/edit_note:"
         row[0].markdown(f"{icon} {current.describe()}")

@@ -311,7 +311,7 @@ class OpenAIBackend:
             try:
                 with translate_errors(self.provider, [self._secret]):
                     if live is not None:
-                        resp = _read_stream(fn, kwargs, live, shown or (lambda text: text))
+                        resp = _read_stream(fn, kwargs, live, shown or (lambda text: text), self.provider)
                     else:
                         resp = fn(**kwargs)
                 return resp, time.perf_counter() - t0
@@ -381,14 +381,18 @@ class OpenAIBackend:
         return gens
 
 
-def _read_stream(fn: Any, kwargs: dict[str, Any], live: LiveText, shown: Callable[[str], str]) -> Any:
+def _read_stream(
+    fn: Any, kwargs: dict[str, Any], live: LiveText, shown: Callable[[str], str], provider: str = "the server"
+) -> Any:
     """Ask with ``stream=True`` and gather the chunks into the shape of a whole answer.
 
     Completion chunks carry ``choices[i].text``, chat chunks ``choices[i].delta.content``;
     the answer of choice 0 so far goes to ``live`` after every chunk.  The request is read
     in a helper thread, so a Stop returns at once even while the server is silent (a
     socket read cannot be interrupted); the helper closes the stream at its next chunk,
-    or when the client's read timeout ends the wait.
+    or when the client's read timeout ends the wait.  A stream that ends without saying
+    why (no ``finish_reason``: the server went away mid-answer) is a retryable
+    :class:`BackendError`, so a cut answer is never taken, nor cached, for a whole one.
     """
     from cocogen.streaming import STOPPED
 
@@ -440,6 +444,12 @@ def _read_stream(fn: Any, kwargs: dict[str, Any], live: LiveText, shown: Callabl
                 live.write(shown("".join(texts[0])))
     finally:
         forget()
+    if not live.stopped and any(finish.get(i) is None for i in texts or {0: []}):
+        raise BackendError(
+            f"{provider} ended its answer before finishing it (the stream stopped).",
+            retryable=True,
+            hint="Try again; the text written so far is shown.",
+        )
     if live.stopped:
         texts = texts or {0: []}
         finish = dict.fromkeys(texts, STOPPED)

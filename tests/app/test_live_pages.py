@@ -75,3 +75,21 @@ def test_a_new_click_replaces_a_running_generation(model: FakeOpenAIServer) -> N
     finished(at)
     assert at.session_state["pg_result"].query.goal == "repot a cactus"
     assert not at.exception and not at.error
+
+
+def test_a_server_dying_mid_answer_keeps_the_text_so_far_on_the_page(model: FakeOpenAIServer) -> None:
+    from tests.fakes.waiting import wait_until
+
+    model.pause_streams(5)
+    at = start("playground", server=model, task="proscript-script")
+    at.button(key="pg_generate").click().run()
+    job = at.session_state["live:pg"]
+    wait_until(lambda: model.streams_paused == 1 and "do part 1" in job.lanes[0].live.text, "part of the answer")
+    model.cut_streams()
+    assert job.wait(60) and job.state == "failed"
+    at.run()
+    assert not at.exception
+    assert at.error and "ended its answer before finishing it" in at.error[0].value
+    shown = texts(at)
+    assert "do part 1" in shown and "do part 3" not in shown  # the code so far
+    assert "pg_result" not in at.session_state  # a cut answer is not shown as the answer

@@ -108,6 +108,7 @@ class _State:
     stream_hold_after: int | None = None
     stream_gate: threading.Event = field(default_factory=threading.Event)
     streams_paused: int = 0
+    stream_cut: bool = False  # paused streams end by dropping the connection instead of going on
     chunks_sent: int = 0
 
 
@@ -295,6 +296,9 @@ class _Handler(BaseHTTPRequestHandler):
                     st.stream_gate.wait()
                     with st.lock:
                         st.streams_paused -= 1
+                    if st.stream_cut:
+                        self.connection.shutdown(socket.SHUT_RDWR)  # the server died mid-answer
+                        return
                 elif k and st.stream_delay:
                     time.sleep(st.stream_delay)
                 if chat:
@@ -463,7 +467,15 @@ class FakeOpenAIServer:
         """Pause every streamed answer after ``after`` chunks (lines) until :meth:`release`."""
         with self.state.lock:
             self.state.stream_hold_after = after
+            self.state.stream_cut = False
             self.state.stream_gate.clear()
+
+    def cut_streams(self) -> None:
+        """End the paused streams by dropping their connections (a server that dies mid-answer)."""
+        with self.state.lock:
+            self.state.stream_cut = True
+            self.state.stream_hold_after = None
+            self.state.stream_gate.set()
 
     @property
     def streams_paused(self) -> int:
@@ -496,6 +508,7 @@ class FakeOpenAIServer:
             self.state.unknown_models = set()
             self.state.delay = 0.0
             self.state.stream_delay = 0.0
+            self.state.stream_cut = False
             self.state.responder = default_responder
 
     @property
