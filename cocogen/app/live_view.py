@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 REDRAW_S = 0.4  # a few redraws a second: the code visibly grows, the browser is not flooded
+INSTANT_S = 0.15  # how long a run waits for a new job before drawing it live
 
 
 @st.cache_resource(show_spinner=False)
@@ -105,6 +106,9 @@ def _start(key: str, job: LiveJob) -> LiveJob:
     if isinstance(old, LiveJob) and old.active:
         old.stop()  # a new request replaces the one still running (and frees its place)
     st.session_state[_job_key(key)] = job.start()
+    # A cached answer takes milliseconds: waiting that long lets this run draw it, with no
+    # live panel flashing up first.  Anything slower is drawn live.
+    job.wait(INSTANT_S)
     return job
 
 
