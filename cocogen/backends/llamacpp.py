@@ -459,7 +459,14 @@ class LocalModel:
         self._truncate(k)
         self._pending = b""
         self.counters.reused += k
-        self._eval(toks[k:], prompt=True)
+        rest = toks[k:]
+        # A watched request may be stopped while a long prompt is read: evaluate it batch by
+        # batch (llama.cpp splits it at the same places anyway) and look at the flag between.
+        step = int(self.llm.n_batch) if self.watch is not None else max(1, len(rest))
+        for i in range(0, len(rest), step):
+            if self.watch is not None and self.watch.live.stopped:
+                raise _Stopped
+            self._eval(rest[i : i + step], prompt=True)
         text = bytes(self._text)
         extra = len(text) - len(data)
         if extra > 0 and text[extra:] == data and not text[:extra].strip():
@@ -1075,11 +1082,12 @@ class LlamaCppBackend:
         with model.lock:
             t0 = time.perf_counter()
             model.counters = _Counters()
-            model.start(prefix + query_text.encode("utf-8"))
-            prompt_tokens = len(model._toks)
-            dec = _Decoder(model, prefix, self._sampling(params, seed), params.max_tokens)
             model.watch = _Watch(live, len(prefix) + len(query_text.encode("utf-8"))) if live is not None else None
+            prompt_tokens: int | None = None
             try:
+                model.start(prefix + query_text.encode("utf-8"))
+                prompt_tokens = len(model._toks)
+                dec = _Decoder(model, prefix, self._sampling(params, seed), params.max_tokens)
                 graph = generate_graph(dec, fmt, query, self.limits)
                 text = fmt.render(graph)[len(query_text) :]
                 finish = "length" if dec.budget_left == 0 or model.counters.truncated_values else "stop"

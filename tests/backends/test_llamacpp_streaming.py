@@ -69,3 +69,19 @@ def test_free_decoding_streams_the_same_text_as_asking_once(backend: LlamaCppBac
     whole = generate(TASK, FMT, QUERY, free, spec=SPEC, params=params)
     assert streamed.completion == whole.completion == live.text
     assert written > 5, "the text was written piece by piece"
+
+
+def test_a_stop_is_seen_while_the_prompt_is_read(backend: LlamaCppBackend) -> None:
+    """Stopped before the model has read the prompt: it reads no batch of it, and the next request is whole."""
+    from cocogen.backends import RequestContext
+    from cocogen.prompts import build_prompt
+
+    prompt = build_prompt(TASK, FMT, QUERY, PromptSpec(k=3, selection="random", selection_seed=11))  # a cold prefix
+    context = RequestContext(task=TASK.name, format=FMT.name, query=QUERY, prompt=prompt)
+    live = LiveText()
+    live.stop()
+    cut = backend.complete(prompt.text, GenerationParams(stop=prompt.stop), context, live=live)[0]
+    assert cut.finish_reason == STOPPED and cut.text == ""
+    assert cut.raw is not None and cut.raw["prefill_tokens"] == 0
+    whole = backend.complete(prompt.text, GenerationParams(stop=prompt.stop, max_tokens=256), context)[0]
+    assert whole.finish_reason != STOPPED and FMT.parse(whole.text, QUERY).graph is not None
