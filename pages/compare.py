@@ -89,7 +89,7 @@ with lv.answering("cmp") as asked, c.guard("Comparing"):
 
 finished = lv.live_panel("cmp", lv.draw_columns)
 if finished is not None:
-    outcomes = [lane.value for lane in finished.lanes if lane.value is not None]
+    outcomes = lv.outcomes(finished)
     asked_task, asked_reference = st.session_state.get("cmp_asked", (task.name, None))
     st.session_state["cmp_result"] = (asked_task, outcomes, asked_reference)
     st.session_state["cmp_stopped"] = finished.stopped
@@ -98,4 +98,5 @@ saved = st.session_state.get("cmp_result")
 if saved is not None and saved[0] == task.name:
     st.divider()
     lv.stopped_note(bool(st.session_state.get("cmp_stopped")))
-    c.show_comparison(saved[1], saved[2])
+    if saved[1]:  # empty when stopped before any format wrote a word
+        c.show_comparison(saved[1], saved[2])

@@ -149,7 +149,7 @@ else:
             st.session_state.pop("learn_cmp_result", None)
     finished = lv.live_panel("learn_cmp", lv.draw_columns)
     if finished is not None:
-        st.session_state["learn_cmp_result"] = [lane.value for lane in finished.lanes if lane.value is not None]
+        st.session_state["learn_cmp_result"] = lv.outcomes(finished)
     outcomes = st.session_state.get("learn_cmp_result")
     if outcomes and outcomes[0].result is not None and outcomes[0].result.task == task.name:
         c.show_comparison(outcomes, None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import streamlit as st
 
@@ -43,6 +44,7 @@ __all__ = [
     "live_panel",
     "draw_lane",
     "draw_columns",
+    "outcomes",
     "stopped_note",
 ]
 
@@ -246,6 +248,11 @@ def draw_columns(job: LiveJob) -> None:
                 st.error(lane.value.error)
                 continue
             draw_lane(lane, key=f"cmp_{i}", side_by_side=False)
+
+
+def outcomes(job: LiveJob) -> list[Any]:
+    """A finished comparison's answers; after a Stop, without the formats that wrote nothing."""
+    return [lane.value for lane in job.lanes if lane.value is not None and (lane.live.version or not job.stopped)]
 
 
 def stopped_note(stopped: bool) -> None:

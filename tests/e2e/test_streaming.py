@@ -236,3 +236,26 @@ def test_the_live_graph_is_not_redrawn_while_nothing_changes(page: Any, model: F
     assert same and changes == 0, (same, changes)
     model.release()
     expect(_nodes(page).nth(6)).to_be_attached(timeout=RUN_TIMEOUT_MS)
+
+
+def test_stop_on_compare_keeps_the_column_written_and_drops_the_rest(page: Any, model: FakeOpenAIServer) -> None:
+    from playwright.sync_api import expect
+
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Compare").click()
+    expect(page.locator('[data-testid="stMain"] h1').filter(has_text="Compare formats")).to_be_visible(
+        timeout=RUN_TIMEOUT_MS
+    )
+    wait_for_run(page)
+    model.pause_streams(PAUSE_AFTER)
+    page.get_by_role("button", name="Compare", exact=True).click()
+    wait_until(lambda: model.streams_paused == 1, "the code column's stream to pause part-way")
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.locator('[data-testid="stCode"]').filter(has_text="dig a hole")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    main.get_by_role("button", name="Stop").click()
+    expect(main.get_by_text("Stopped: this is what the model had written")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    wait_for_run(page)
+    expect(page.get_by_role("heading", name="code · code")).to_be_visible()
+    expect(page.get_by_role("heading", name="text · text")).to_have_count(0)  # never started
+    expect(_nodes(page).nth(1)).to_be_attached(timeout=RUN_TIMEOUT_MS)
+    assert len(model.completion_requests()) == 1
+    _no_exception(page)
