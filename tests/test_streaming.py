@@ -177,6 +177,7 @@ def test_cli_generate_stream_prints_the_same_as_without(
     assert [bool((r.body or {}).get("stream")) for r in api_env.completion_requests()] == [True, False]
 
 
+@pytest.mark.slow  # a fresh interpreter imports the CLI: several seconds on busy cores
 def test_cli_generate_stream_ctrl_c_stops_and_keeps_what_was_written(server: FakeOpenAIServer, tmp_path: Path) -> None:
     import os
     import signal
