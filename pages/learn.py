@@ -106,8 +106,12 @@ elif step == 3:
         lv.stopped_note(was_stopped(res))
         c.show_code(res.prompt.query_text, res.completion, key="learn_code")
 elif step == 4:
+    if (done := lv.collect("learn")) is not None and done.lanes[0].value is not None:
+        st.session_state["learn_result"] = done.lanes[0].value  # it finished while this step was open
     res = st.session_state.get("learn_result")
-    if res is None or res.task != task.name:
+    if lv.running("learn"):
+        st.info("The model is still writing: watch it in the previous step.")
+    elif res is None or res.task != task.name:
         st.info("Complete the program in the previous step first.")
     else:
         st.markdown(

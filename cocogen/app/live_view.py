@@ -42,6 +42,7 @@ __all__ = [
     "start_generation",
     "start_comparison",
     "live_panel",
+    "collect",
     "draw_lane",
     "draw_columns",
     "outcomes",
@@ -180,6 +181,15 @@ def start_comparison(
     return _start(key, LiveJob(lanes, work, queue=_queue_for(backend_kind), label=key))
 
 
+def collect(key: str) -> LiveJob | None:
+    """The session's job under ``key`` if it has ended well (then removed from the session), else ``None``."""
+    job = st.session_state.get(_job_key(key))
+    if isinstance(job, LiveJob) and not job.active and not job.error:
+        st.session_state.pop(_job_key(key), None)
+        return job
+    return None
+
+
 def live_panel(key: str, draw: Callable[[LiveJob], None]) -> LiveJob | None:
     """Draw the session's job under ``key`` while it runs; return it once, when it has ended well.
 
@@ -188,13 +198,11 @@ def live_panel(key: str, draw: Callable[[LiveJob], None]) -> LiveJob | None:
     and what it had written.  A finished or stopped job is removed from the session and
     returned, for the page to keep its answers.
     """
+    if (done := collect(key)) is not None:
+        return done
     job = st.session_state.get(_job_key(key))
     if not isinstance(job, LiveJob):
         return None
-    if not job.active and not job.error:
-        st.session_state.pop(_job_key(key), None)
-        return job
-
     polling = job.active
 
     @st.fragment(run_every=REDRAW_S if polling else None)
