@@ -14,8 +14,7 @@ backend is asked with ``complete`` and its answer is written once, at the end
 
 :func:`partials` runs a generation in a thread and yields the parser's reading of the text
 so far whenever it changes (``Format.parse`` recovers every finished step, edge, triple
-or cell of a cut program), then the final result: what the app draws, and what a command
-line can print.
+or cell of a cut program), then the final result.
 
 Examples
 --------
@@ -174,8 +173,7 @@ def partials(
 
     ``generate`` is typically ``lambda live: pipeline.generate(..., live=live)``.  Its
     error is raised here after the partials written before it; closing the iterator early
-    stops the generation.  A ``KeyboardInterrupt`` (Ctrl-C) while it waits stops the
-    generation too, and the stopped result still comes: what was written is kept.
+    stops the generation; to stop it and still get the result, call ``live.stop()``.
     """
     live = live or LiveText()
     box: dict[str, Any] = {}
@@ -194,11 +192,7 @@ def partials(
     seen = 0
     try:
         while True:
-            try:
-                finished = done.wait(interval)
-            except KeyboardInterrupt:
-                live.stop()  # the generation ends at its next token or chunk, keeping its text
-                continue
+            finished = done.wait(interval)
             version, text = live.snapshot()
             if version != seen and not finished:
                 seen = version
