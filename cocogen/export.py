@@ -77,7 +77,8 @@ def part_of_result(
 ) -> ExportPart:
     """An :class:`ExportPart` from a :class:`cocogen.pipeline.Result`."""
     u = result.usage()
-    facts = [("model", f"{result.backend}"), ("format", result.format)]
+    # The model's name, not the backend signature: that may hold a server address, which a handout should not.
+    facts = [("model", f"{result.backend.split(':', 1)[0]} · {result.model}"), ("format", result.format)]
     if result.example_id:
         facts.append(("example id", result.example_id))
     if u.get("completion_tokens") is not None:

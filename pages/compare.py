@@ -9,6 +9,7 @@ import streamlit as st
 from cocogen.app import components as c
 from cocogen.app.compare import compare_formats, default_formats
 from cocogen.app.frame import page_frame
+from cocogen.app.sharing import export_name, outcome_parts
 from cocogen.tasks.base import Task
 from cocogen.types import Example
 
@@ -83,3 +84,8 @@ saved = st.session_state.get("cmp_result")
 if saved is not None and saved[0] == task.name:
     st.divider()
     c.show_comparison(saved[1], saved[2])
+    ref_graph = saved[2].graph if saved[2] is not None else None
+    c.export_button(
+        f"{task.title} · {' vs '.join(o.format for o in saved[1])}", outcome_parts(task.name, saved[1], ref_graph),
+        key="cmp_html", file_name=export_name(task.name, "compare", saved[2].id if saved[2] is not None else ""),
+    )  # fmt: skip

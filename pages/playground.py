@@ -10,8 +10,10 @@ import streamlit as st
 
 from cocogen.app import components as c
 from cocogen.app.frame import page_frame
+from cocogen.app.sharing import export_name
 from cocogen.app.state import assemble_prompt, example_text, example_title, move, nearest_examples, parse_example
 from cocogen.errors import CocogenError
+from cocogen.export import part_of_result
 from cocogen.pipeline import Result, generate
 from cocogen.tasks.base import Format, Task
 from cocogen.types import Example, Graph, StateTable
@@ -221,6 +223,10 @@ def show_result(result: Result, *, key: str) -> None:
         c.show_graph(result.graph, key=f"{key}_graph", interactive=interactive)
     c.show_problems(result.problems, ok=result.ok)
     downloads(result.code, result.graph, result.to_dict(), key=f"{key}_dl", stem=f"{result.task}-{result.format}")
+    c.export_button(
+        f"{result.task} · {result.format}", [part_of_result(result)], key=f"{key}_html",
+        file_name=export_name(result.task, result.format),
+    )  # fmt: skip
 
 
 # --- the page ---------------------------------------------------------------------------------------------

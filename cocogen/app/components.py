@@ -379,3 +379,21 @@ def show_comparison(outcomes: Sequence[Any], reference: Example | None) -> None:
                         st.text("\n".join(items) or "none")
             if oc.scores:
                 show_scores(oc.scores, key=f"cmp_scores_{i}")
+
+
+# --- sharing: the one-file HTML export ----------------------------------------------------------------
+
+
+def export_button(title: str, parts: Sequence[Any], *, key: str, file_name: str) -> None:
+    """A download button for one HTML file of the example (built when clicked, not on every rerun)."""
+    from cocogen.export import to_html
+
+    st.download_button(
+        "Example (.html)",
+        lambda: to_html(title, parts),
+        file_name,
+        "text/html",
+        key=key,
+        icon=":material/share:",
+        help="One file with the code, the graph, problems, metrics and the prompt: opens offline and prints well.",
+    )
