@@ -64,7 +64,7 @@ with right:
         "Compare", type="primary", icon=":material/compare_arrows:", key="cmp_go", disabled=query is None or not formats
     )
 
-if go and query is not None:
+if (go or c.take_autorun()) and query is not None and formats:
     with c.guard("Comparing"):
         backend = c.backend_for(task.name)
         with st.spinner(f"Generating {len(formats)} answers with {choice.describe()}…"):
@@ -89,3 +89,4 @@ if saved is not None and saved[0] == task.name:
         f"{task.title} · {' vs '.join(o.format for o in saved[1])}", outcome_parts(task.name, saved[1], ref_graph),
         key="cmp_html", file_name=export_name(task.name, "compare", saved[2].id if saved[2] is not None else ""),
     )  # fmt: skip
+c.sync_permalink(task, formats[0] if formats else next(iter(task.formats)), values, pool, answered=saved is not None and saved[0] == task.name)

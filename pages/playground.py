@@ -278,7 +278,7 @@ with actions:
                 "Grey: the few-shot examples · blue: your input, which the model continues. "
                 f"Stops at: {', '.join(repr(s) for s in prompt.stop)}"
             )
-        if st.button("Generate", type="primary", icon=":material/play_arrow:", key="pg_generate"):
+        if st.button("Generate", type="primary", icon=":material/play_arrow:", key="pg_generate") or c.take_autorun():
             with c.guard("Generating"):
                 backend = c.backend_for(task.name)
                 with st.spinner(f"Generating with {choice.describe()}…"):
@@ -298,3 +298,4 @@ if result is not None and result.task == task.name:
     show_result(result, key="pg")
 elif prompt is not None:
     st.info("Press **Generate** to complete the prompt with the model chosen in the sidebar.")
+c.sync_permalink(task, fmt.name, values, pool, answered=result is not None and result.task == task.name)

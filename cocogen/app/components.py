@@ -397,3 +397,87 @@ def export_button(title: str, parts: Sequence[Any], *, key: str, file_name: str)
         icon=":material/share:",
         help="One file with the code, the graph, problems, metrics and the prompt: opens offline and prints well.",
     )
+
+
+# --- sharing: permalinks --------------------------------------------------------------------------------
+
+PERMALINK_READ = "permalink_read"  # set once the session's first address has been read
+PERMALINK_WARNINGS = "permalink_warnings"  # what a shared address asked for that could not be used
+AUTORUN = "permalink_autorun"  # the link showed an answer: the opened page produces it again, once
+_SETTING_WIDGETS = {
+    "k": "gs_k",
+    "select": "gs_select",
+    "select_seed": "gs_select_seed",
+    "token_budget": "gs_budget",
+    "max_tokens": "gs_max_tokens",
+    "temperature": "gs_temperature",
+    "top_p": "gs_top_p",
+    "seed": "gs_seed",
+}
+
+
+def apply_permalink() -> None:
+    """Once per session, before any widget is drawn: put the view the address asks for into session state.
+
+    A parameter that cannot be used is named in one warning sentence and left at its default.
+    """
+    if not st.session_state.get(PERMALINK_READ):
+        st.session_state[PERMALINK_READ] = True
+        if params := st.query_params.to_dict():
+            _read_permalink(params)
+    if warnings := st.session_state.get(PERMALINK_WARNINGS):
+        # Shown until dismissed: the reruns of a page that is just opening would otherwise hide them.
+        st.warning(" ".join(warnings), icon=":material/link_off:")
+        st.button("Dismiss", key="permalink_dismiss", on_click=st.session_state.pop, args=(PERMALINK_WARNINGS, None))
+
+
+def _read_permalink(params: Mapping[str, str]) -> None:
+    from cocogen.app.permalink import decode
+    from cocogen.tasks import get_task
+
+    try:
+        view, warnings = decode(params)
+    except Exception:  # noqa: BLE001 - a link must never stop the page from opening
+        log.exception("could not read the address %r", params)
+        st.session_state[PERMALINK_WARNINGS] = ["This link could not be read; showing the defaults."]
+        return
+    if warnings:
+        st.session_state[PERMALINK_WARNINGS] = warnings
+    if view.task is not None:
+        task = get_task(view.task)
+        st.session_state[TASK] = view.task
+        if view.format is not None:
+            st.session_state[f"pg_fmt:{task.name}"] = view.format
+        if view.input:
+            set_inputs(task, view.input)
+        if view.fewshot is not None:
+            st.session_state.setdefault(FEWSHOT, {})[task.name] = list(view.fewshot)
+    for name, value in view.settings.items():
+        st.session_state[_SETTING_WIDGETS[name]] = value
+    if view.backend is not None:
+        st.session_state["backend_kind"] = view.backend
+    if view.model is not None:
+        st.session_state["openai_model"] = view.model
+    st.session_state[AUTORUN] = view.generate and view.task is not None
+
+
+def take_autorun() -> bool:
+    """Whether this run should produce the answer the opened link showed (true once per session)."""
+    return bool(st.session_state.pop(AUTORUN, False))
+
+
+def sync_permalink(task: Task, fmt: str, values: Mapping[str, Any], pool: Sequence[Example], *, answered: bool) -> None:
+    """Keep the address bar a link to this view (task, format, input, settings, edited examples)."""
+    from cocogen.app.permalink import encode
+
+    choice, settings = current()
+    try:
+        default_pool = task.fewshot()
+    except CocogenError:
+        default_pool = []
+    params = encode(
+        task.name, fmt, values, settings, backend=choice.kind, model=choice.model, pool=pool,
+        default_pool=default_pool, generate=answered,
+    )  # fmt: skip
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)

@@ -1,0 +1,146 @@
+"""Sharing a view: permalinks (encode/decode, and the app opened from one) and the HTML export buttons."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cocogen.app.permalink import MAX_INLINE_POOL, decode, decode_pool, encode, encode_pool
+from cocogen.app.state import GenerationSettings, sample_input
+from cocogen.tasks import REGISTRY, get_task
+from cocogen.types import Example, Script
+from tests.app.support import APP
+
+SETTINGS = GenerationSettings(k=2, select="random", select_seed=5, token_budget=1500, max_tokens=200,
+                              temperature=0.7, top_p=0.9, seed=42)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_a_link_gives_back_task_format_input_settings_and_edited_examples(name: str, tmp_path: Path) -> None:
+    task = get_task(name)
+    fmt = list(task.formats)[-1]
+    pool = list(task.fewshot())
+    edited = [Example("mine", pool[0].graph), *pool[1:2]]
+    params = encode(name, fmt, sample_input(task), SETTINGS, backend="openai", model="m", pool=edited,
+                    default_pool=pool, generate=True, store=tmp_path)  # fmt: skip
+    assert all(isinstance(v, str) for v in params.values())
+    view, warnings = decode(params, store=tmp_path)
+    assert warnings == []
+    assert (view.task, view.format, view.input) == (name, fmt, json.loads(json.dumps(sample_input(task))))
+    assert view.settings == {"k": 2, "select": "random", "select_seed": 5, "token_budget": 1500,
+                             "max_tokens": 200, "temperature": 0.7, "top_p": 0.9, "seed": 42}  # fmt: skip
+    assert (view.backend, view.model, view.generate) == ("openai", "m", True)
+    assert view.fewshot is not None and [e.id for e in view.fewshot] == ["mine", pool[1].id]
+    assert [e.graph for e in view.fewshot] == [e.graph for e in edited]
+
+
+def test_unedited_examples_and_default_settings_stay_out_of_the_link() -> None:
+    task = get_task("explagraphs")
+    pool = list(task.fewshot())
+    params = encode(task.name, "code", sample_input(task), GenerationSettings(), backend="local", pool=pool,
+                    default_pool=pool)  # fmt: skip
+    assert sorted(params) == ["fmt", "in", "task"]
+
+
+def test_a_large_example_set_is_saved_and_linked_by_its_hash(tmp_path: Path) -> None:
+    task = get_task("proscript-script")
+    def words(seed: str) -> str:  # text that does not compress away
+        return " ".join(hashlib.sha256(f"{seed}{n}".encode()).hexdigest()[:8] for n in range(6))
+
+    big = [Example(f"ex{i}", Script(words(f"g{i}"), 3, tuple(words(f"s{i}.{j}") for j in range(3)), ((0, 1),)))
+           for i in range(40)]  # fmt: skip
+    value = encode_pool(big, store=tmp_path)
+    assert value.startswith("h:") and len(value) < 40
+    assert decode_pool(task, value, store=tmp_path) == tuple(big)
+    assert len(encode_pool(big[:1], store=tmp_path)) <= MAX_INLINE_POOL
+    _, warnings = decode({"task": task.name, "fs": value}, store=tmp_path / "elsewhere")
+    assert warnings == ["The link's few-shot examples were saved on another machine and are not here; "
+                        "using our few-shot examples."]  # fmt: skip
+
+
+GARBLED: list[tuple[dict[str, Any], str]] = [
+    ({"task": "nope"}, "The link names no task 'nope'; showing the default task."),
+    ({"task": "explagraphs", "fmt": "yaml"}, "ExplaGraphs has no format 'yaml'; showing its default format."),
+    ({"task": "explagraphs", "in": "{not json"}, "The link's input is not valid JSON"),
+    ({"task": "explagraphs", "in": "[1, 2]"}, "The link's input was not used (it is not a JSON object)"),
+    ({"task": "explagraphs", "in": '{"belief": ""}'}, "The link's input was not used ("),
+    ({"task": "explagraphs", "in": "[" * 5000 + "]" * 5000}, "The link's input is not valid JSON"),
+    ({"k": "many"}, "The link's k ('many') is not a whole number; using the default."),
+    ({"k": "99"}, "The link's k (99) is outside 0–16; using the default."),
+    ({"temp": "nan"}, "The link's temp (nan) is outside 0–2; using the default."),
+    ({"sel": "best"}, "The link's selection 'best' is not one of"),
+    ({"backend": "gpt"}, "The link's backend 'gpt' is unknown; using the one chosen here."),
+    ({"task": "explagraphs", "fs": "z:!!!"}, "The link's few-shot examples are damaged (cut or changed)"),
+    ({"task": "explagraphs", "fs": "z:" + "A" * 40}, "The link's few-shot examples are damaged"),
+    ({"task": "explagraphs", "fs": "x:1"}, "The link's few-shot examples are not in a form this app writes"),
+    ({"task": "explagraphs", "in": "x" * 200_000}, "The link's in is too long to be read; it was ignored."),
+]
+
+
+@pytest.mark.parametrize(("params", "warning"), GARBLED, ids=[w[:40] for _, w in GARBLED])
+def test_a_garbled_link_is_one_sentence_and_the_defaults(params: dict[str, Any], warning: str) -> None:
+    view, warnings = decode(params)
+    assert len(warnings) == 1 and warnings[0].startswith(warning), warnings
+    assert warnings[0].endswith(".") and "\n" not in warnings[0]
+    assert view.settings == {} and view.input == {} and view.fewshot is None
+
+
+def test_a_repeated_parameter_counts_once() -> None:
+    view, warnings = decode({"k": ["1", "3"]})
+    assert view.settings == {"k": 3} and warnings == []
+
+
+# --- the app opened from a link --------------------------------------------------------------------
+
+
+def _open(page: str, params: dict[str, str], **state: Any) -> AppTest:
+    """A fresh session whose address carries ``params`` (what a new browser does with a copied link)."""
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.session_state["backend_kind"] = "replay"
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_playground_opens_a_link_with_its_input_settings_and_examples(tmp_path: Path) -> None:
+    task = get_task("explagraphs")
+    values = {"belief": "Dogs are loyal.", "argument": "Dogs stay by their owners.", "stance": "support"}
+    pool = list(task.fewshot())
+    params = encode(task.name, "text", values, GenerationSettings(k=1, temperature=0.4), backend="replay",
+                    pool=pool[:2][::-1], default_pool=pool)  # fmt: skip
+    at = _open("playground", params)
+    assert [t.value for t in at.text_input][:2] == ["Dogs are loyal.", "Dogs stay by their owners."]
+    assert at.session_state["gs_k"] == 1 and at.session_state["gs_temperature"] == 0.4
+    assert [e.id for e in at.session_state["fewshot"]["explagraphs"]] == [pool[1].id, pool[0].id]
+    assert at.session_state["pg_fmt:explagraphs"] == "text"
+    assert dict(at.query_params) == params, "the address is again the link to this view"
+
+
+def test_a_garbled_link_opens_the_page_with_a_warning() -> None:
+    at = _open("playground", {"task": "explagraphs", "in": "{oops", "k": "-3"})
+    shown = " ".join(w.value for w in at.warning)
+    assert "The link's input is not valid JSON" in shown and "The link's k (-3) is outside 0–16" in shown
+    assert not at.error
+    at.button(key="permalink_dismiss").click().run()
+    assert not [w for w in at.warning if "The link" in w.value]
+
+
+def test_a_link_to_an_answer_shows_it_on_opening(data_dir: Path) -> None:
+    task = get_task("explagraphs")
+    row = task.load("cocogen-dev")[0]
+    params = encode(task.name, "code", task.to_input(row.graph), GenerationSettings(), backend="replay", generate=True)
+    at = _open("playground", params)
+    result = at.session_state["pg_result"]
+    assert result.task == "explagraphs" and result.completion  # the paper's recorded answer, with no click
+    labels = [getattr(e.proto, "label", "") for e in at.get("download_button")]
+    assert "Example (.html)" in labels
