@@ -45,7 +45,7 @@ from cocogen.metrics.base import METRICS, format_value
 from cocogen.tasks.base import get_task
 from cocogen.types import Graph, Problem
 
-__all__ = ["ExportPart", "part_of_result", "to_html", "write_html"]
+__all__ = ["ExportPart", "part_of_result", "part_of_run_example", "to_html", "write_html"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,53 @@ def part_of_result(
         prompt=result.prompt.text,
         details=(*facts, *details),
     )
+
+
+def part_of_run_example(path: str | Path, example_id: str) -> tuple[str, ExportPart]:
+    """The title and part of one example of a run file or of recorded outputs, scored as ``cocogen eval`` does.
+
+    Raises :class:`~cocogen.errors.DataError` for a missing or malformed file and
+    :class:`InputError` for an id the file does not have.
+    """
+    from cocogen.evaluate import display_metrics, evaluate_file, load_predictions
+    from cocogen.runs import read_run
+
+    p = Path(path)
+    preds = load_predictions(p)
+    items = {it.id: it for it in preds.items}
+    item = items.get(example_id)
+    if item is None:
+        sample = ", ".join(repr(i) for i in list(items)[:3])
+        raise InputError(
+            f"{p.name} has no example with id {example_id!r}"
+            + (f" (its {len(items)} ids look like {sample})." if items else " (it has no examples).")
+        )
+    ev = evaluate_file(p, task=preds.task, fmt=preds.format)
+    row = next(r for r in ev.rows if r.id == example_id)
+    task = get_task(preds.task)
+    fmt = task.formats[preds.format]
+    record = read_run(p).by_id().get(example_id, {}) if preds.kind == "run" else {}
+    parsed = fmt.parse(item.completion, item.query) if item.completion is not None else None
+    numbers = {k: v for k, v in row.values.items() if v is None or isinstance(v, (int, float))}
+    order = [k for k in display_metrics(task) if numbers.get(k) is not None]
+    order += sorted(k for k, v in numbers.items() if k not in order and v is not None)
+    details = [("file", p.name), ("example id", example_id)]
+    if model := preds.meta.get("model"):
+        details.insert(1, ("model", str(model)))
+    part = ExportPart(
+        task=task.name,
+        format=fmt.name,
+        given=record.get("query_text") or (fmt.render_query(item.query) if item.query is not None else ""),
+        generated=item.completion or "",
+        prediction=parsed.graph if parsed is not None else None,
+        reference=item.reference if isinstance(item.reference, task.graph_type) else None,
+        problems=tuple(Problem.from_dict(d) for d in row.problems),
+        metrics={k: numbers[k] for k in order},
+        prompt=record.get("prompt"),
+        details=tuple(details),
+        error=item.error if item.completion is None else None,
+    )
+    return f"{task.name} · example {example_id}", part
 
 
 # --- the page ---------------------------------------------------------------------------------------------

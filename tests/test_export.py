@@ -10,7 +10,7 @@ import pytest
 
 from cocogen.cli import main
 from cocogen.errors import InputError
-from cocogen.export import ExportPart, to_html, write_html
+from cocogen.export import ExportPart, part_of_run_example, to_html, write_html
 from cocogen.types import ExplaGraph, Problem, ProblemKind, Script, StateTable
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -163,3 +163,22 @@ def test_export_an_example_of_the_papers_recorded_outputs(capsys, tmp_path: Path
     code, _, err = _run(capsys, "export", "--run", str(data_dir / RECORDED_EG), "--id", "no-such-id", "--html", str(dest))
     assert code == 1 and "has no example with id 'no-such-id'" in err
     assert dest.read_text() == page
+    _, part = part_of_run_example(data_dir / RECORDED_EG, row.id)
+    assert part.metrics == {k: row.values.get(k) for k in run.metrics}, "the numbers the Inspect page shows"
+    assert (part.prediction, part.reference, part.problems) == (row.pred, row.gold, row.problems)
+
+
+def test_export_an_example_of_our_own_run(capsys, tmp_path: Path, data_dir: Path, api_env) -> None:
+    api_env.responder = lambda prompt: '        self.graph = "(cars; capable of; pollution)"\n'
+    out = tmp_path / "run.jsonl"
+    code, _, err = _run(capsys, "run", "--task", "explagraphs", "--split", "cocogen-dev", "--limit", "1", "--backend",
+                        "openai", "--model", "m", "--k", "1", "--no-progress", "--no-cache", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    from cocogen.runs import read_run
+
+    record = read_run(out).records[0]
+    dest = tmp_path / "row.html"
+    code, _, err = _run(capsys, "export", "--run", str(out), "--id", record["id"], "--html", str(dest))
+    assert code == 0, err
+    page = dest.read_text()
+    assert "(cars; capable of; pollution)" in page and "The whole prompt" in page and "<svg" in page

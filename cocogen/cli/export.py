@@ -21,7 +21,7 @@ from cocogen.cli.common import (
     spec_from_args,
 )
 from cocogen.errors import ConfigError
-from cocogen.export import part_of_result, to_html, write_html
+from cocogen.export import part_of_result, part_of_run_example, to_html, write_html
 
 __all__ = ["add_commands", "cmd_export"]
 
@@ -33,10 +33,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ConfigError("Give either --run and --id, or --task and --input, not both.")
         if args.id is None:
             raise ConfigError("--run needs --id: the example to export.")
-        from cocogen.app.inspection import inspect_file
-        from cocogen.app.sharing import run_page
-
-        title, parts = run_page(inspect_file(args.run), args.id)
+        title, part = part_of_run_example(args.run, args.id)
+        parts = [part]
     else:
         if args.task is None or args.input is None:
             raise ConfigError("Give --task and --input (a new answer), or --run and --id (an example of a run).")
