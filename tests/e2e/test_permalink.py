@@ -1,0 +1,71 @@
+"""A permalink copied from one browser and opened in a fresh one shows the same view."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.e2e.support import RUN_TIMEOUT_MS, Server, chromium, open_page, serve, watch
+
+pytestmark = pytest.mark.e2e
+
+BELIEF = "Libraries should stay open at night."
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("permalink")
+    env = {
+        "COCOGEN_RUNS_DIR": str(tmp / "runs"),
+        "COCOGEN_CACHE_DIR": str(tmp / "cache"),
+        "COCOGEN_WARMUP": "0",  # the address is under test, not the model
+        "COCOGEN_DATA_DIR": os.environ.get("COCOGEN_DATA_DIR", str(tmp / "no-data")),
+    }
+    with serve(env, tmp / "server.log") as srv:
+        yield srv
+
+
+def _belief_in(url: str) -> bool:
+    return BELIEF in parse_qs(urlsplit(url).query).get("in", [""])[0]
+
+
+def test_a_copied_address_opens_the_same_input_in_a_new_browser(server: Server) -> None:
+    from playwright.sync_api import expect
+
+    with chromium() as browser:
+        first = browser.new_context(viewport={"width": 1500, "height": 1000})
+        page = first.new_page()
+        seen = watch(page)
+        open_page(page, f"{server.url}/playground?task=explagraphs&temp=0.35", "Playground")
+        belief = page.get_by_role("textbox", name="Belief")
+        belief.fill(BELIEF)
+        belief.press("Enter")
+        page.wait_for_url(_belief_in, timeout=RUN_TIMEOUT_MS)  # the address follows the view
+        copied = page.url
+        assert parse_qs(urlsplit(copied).query)["temp"] == ["0.35"]
+        assert seen.foreign() == [] and not seen.errors, (seen.foreign(), seen.errors)
+        first.close()
+
+        fresh = browser.new_context(viewport={"width": 1500, "height": 1000})  # no cookies, no session
+        page = fresh.new_page()
+        open_page(page, copied, "Playground")
+        expect(page.get_by_role("textbox", name="Belief")).to_have_value(BELIEF, timeout=RUN_TIMEOUT_MS)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Generation settings").click()
+        expect(sidebar.get_by_text("0.35", exact=True)).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        fresh.close()
+
+
+def test_a_garbled_address_opens_the_page_with_one_warning(server: Server) -> None:
+    from playwright.sync_api import expect
+
+    with chromium() as browser:
+        page = browser.new_context().new_page()
+        open_page(page, f"{server.url}/playground?task=explagraphs&in=%7Bbroken&k=lots", "Playground")
+        main = page.locator('[data-testid="stMain"]')
+        expect(main.get_by_text("The link's input is not valid JSON", exact=False)).to_be_visible()
+        expect(main.get_by_text("The link's k ('lots') is not a whole number", exact=False)).to_be_visible()
+        assert main.locator('[data-testid="stException"]').count() == 0
