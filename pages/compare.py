@@ -55,6 +55,7 @@ with right:
         st.info(
             "No reference: fill the form from a dataset row to see what each format got right, missed and invented."
         )
+        c.data_download_offer("cmp", why="A reference comes from a dataset row.")
     pool = c.fewshot_pool_or_error(task)
     st.caption(
         f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "

@@ -187,6 +187,7 @@ if run is None:
             "No run to show yet: download the datasets (`cocogen data download`) for the paper's recorded "
             "outputs, or make a run on the **Evaluate** page."
         )
+        c.data_download_offer("insp", why="The paper's recorded outputs come with the datasets.", reset=["insp_file"])
     st.stop()
 
 show_averages(run.score, run.task)

@@ -1,80 +1,34 @@
 """Downloads that break off and resume (HTTP Range), report progress, and take their mirror from the environment.
 
-The server is a real ``http.server`` on 127.0.0.1 serving the shared data folder, with
-Range support and a fault: the first request for a chosen file is cut after some bytes.
+The server (:mod:`tests.fakes.file_server`) is a real ``http.server`` on 127.0.0.1 serving the
+shared data folder, with Range support and a fault: the first request for a file is cut.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
-import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from cocogen import data
 from cocogen.cli import main
+from tests.fakes.file_server import Mirror, closed_url, serve_files
 
 CUT_FILE = "explagraphs/train.tsv"
 CUT_AT = 100_000
 
 
-@dataclass
-class _Mirror:
-    url: str
-    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
-    cut: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before the connection drops (once)
-
-
-class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    mirror: _Mirror
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def do_GET(self) -> None:
-        rel = self.path.lstrip("/")
-        self.mirror.requests.append((rel, self.headers.get("Range")))
-        path = Path(self.directory) / rel
-        if not path.is_file():
-            self.send_error(404)
-            return
-        body = path.read_bytes()
-        start = 0
-        if m := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or ""):
-            start = int(m.group(1))
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        if rel in self.mirror.cut:
-            self.wfile.write(body[start : start + self.mirror.cut.pop(rel)])
-            self.close_connection = True  # the rest never comes: a broken connection
-            return
-        self.wfile.write(body[start:])
-
-
 @pytest.fixture()
-def mirror(data_dir: Path) -> Iterator[_Mirror]:
-    state = _Mirror("")
-    handler = type("Handler", (_RangeHandler,), {"mirror": state})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(data_dir)))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+def mirror(data_dir: Path) -> Iterator[Mirror]:
+    with serve_files(data_dir) as m:
+        yield m
 
 
-def test_a_broken_download_keeps_its_part_and_the_next_one_resumes_it(mirror: _Mirror, tmp_path: Path) -> None:
+def test_a_broken_download_keeps_its_part_and_the_next_one_resumes_it(mirror: Mirror, tmp_path: Path) -> None:
     mirror.cut[CUT_FILE] = CUT_AT
     first = data.download(tmp_path, base_url=mirror.url, only=["explagraphs"])
     failed = [r for r in first["files"] if r["status"] == "failed"]
@@ -106,7 +60,7 @@ def test_a_server_without_range_support_sends_the_whole_file_again(data_dir: Pat
     assert data.verify(tmp_path, only=["explagraphs"])["ok"]
 
 
-def test_progress_counts_every_byte_up_to_the_total(mirror: _Mirror, tmp_path: Path) -> None:
+def test_progress_counts_every_byte_up_to_the_total(mirror: Mirror, tmp_path: Path) -> None:
     calls: list[tuple[int, int, str]] = []
     report = data.download(tmp_path, base_url=mirror.url, only=["propara"], progress=lambda *a: calls.append(a))
     assert report["ok"]
@@ -118,7 +72,7 @@ def test_progress_counts_every_byte_up_to_the_total(mirror: _Mirror, tmp_path: P
     assert data.missing(tmp_path, only=["propara"]) == [] and data.download_size(tmp_path, only=["propara"]) == 0
 
 
-def test_the_mirror_comes_from_the_environment(mirror: _Mirror, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_the_mirror_comes_from_the_environment(mirror: Mirror, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("COCOGEN_DATA_DIR", str(tmp_path))
     monkeypatch.setenv(data.DATA_URL_ENV, mirror.url)
     assert main(["data", "download", "--only", "explagraphs"]) == 0
@@ -126,8 +80,7 @@ def test_the_mirror_comes_from_the_environment(mirror: _Mirror, tmp_path: Path, 
 
 
 def test_no_network_is_one_sentence_per_file_and_exit_1(tmp_path: Path, monkeypatch, capsys) -> None:
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler) as s:
-        closed = f"http://127.0.0.1:{s.server_address[1]}"  # closed when the block ends: nothing listens
+    closed = closed_url()
     monkeypatch.setenv("COCOGEN_DATA_DIR", str(tmp_path))
     monkeypatch.setenv(data.DATA_URL_ENV, closed)
     assert main(["data", "download", "--only", "explagraphs"]) == 1

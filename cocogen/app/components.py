@@ -223,6 +223,7 @@ def dataset_filler(task: Task) -> None:
     if err := st.session_state.get(f"fill_error:{task.name}"):
         st.error(err)
     with st.popover("Fill from a dataset row", icon=":material/dataset:"):
+        data_download_offer(f"fill:{task.name}", why="The rows come from the datasets.")
         split = st.selectbox("Split", list(task.splits), key=f"fill_split:{task.name}")
         index = st.number_input("Row", 0, 100000, 0, key=f"fill_row:{task.name}")
         st.button("Fill the form", key=f"fill_go:{task.name}", on_click=_fill_from_row, args=(task, split, int(index)))
@@ -481,3 +482,44 @@ def sync_permalink(task: Task, fmt: str, values: Mapping[str, Any], pool: Sequen
     )  # fmt: skip
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
+
+
+# --- the datasets, downloaded from the app ----------------------------------------------------------------
+
+
+def data_download_offer(key: str, *, why: str = "This needs the datasets.", reset: Sequence[str] = ()) -> bool:
+    """Where data is needed and some is missing: a Download button with a progress bar.
+
+    Returns whether every dataset file is present.  A broken download keeps its part and
+    the next press resumes it (:func:`cocogen.data.download`).  ``reset``: session keys
+    to forget once the data is in (a picker that had nothing to offer before).
+    """
+    from cocogen import data
+    from cocogen.app.download import failure_sentence, offer_text, progress_text
+
+    need = data.missing()
+    error_key = f"{key}_data_error"
+    if not need:
+        st.session_state.pop(error_key, None)
+        return True
+    box = st.container(border=True)
+    box.markdown(f"**{why}** " + offer_text(len(need), len(data.MANIFEST), data.download_size(), str(data.data_dir())))
+    if box.button("Download the datasets", key=f"{key}_data_download", icon=":material/download:", type="primary"):
+        bar = box.progress(0.0, text="Connecting…")
+        shown = [-1]
+
+        def report_progress(done: int, total: int, path: str) -> None:
+            percent = int(100 * done / total) if total else 100
+            if percent != shown[0]:  # one update per percent: a few hundred messages at most
+                shown[0] = percent
+                bar.progress(percent / 100, text=progress_text(done, total, path))
+
+        report = data.download(progress=report_progress)
+        if report["ok"]:
+            for stale in (error_key, *reset):
+                st.session_state.pop(stale, None)
+            st.rerun()
+        st.session_state[error_key] = failure_sentence(report)
+    if err := st.session_state.get(error_key):
+        box.error(err, icon=":material/cloud_off:")
+    return False

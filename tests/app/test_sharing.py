@@ -144,3 +144,60 @@ def test_a_link_to_an_answer_shows_it_on_opening(data_dir: Path) -> None:
     assert result.task == "explagraphs" and result.completion  # the paper's recorded answer, with no click
     labels = [getattr(e.proto, "label", "") for e in at.get("download_button")]
     assert "Example (.html)" in labels
+
+
+# --- the datasets from the app ---------------------------------------------------------------------
+
+
+def _without_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> Path:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.setenv("COCOGEN_DATA_DIR", str(empty))
+    monkeypatch.setenv("COCOGEN_DATA_URL", url)
+    return empty
+
+
+def _download_button(at: AppTest, key: str) -> Any:
+    return at.button(key=f"{key}_data_download")
+
+
+@pytest.mark.slow  # downloads all the datasets (about 15 MB) from 127.0.0.1
+def test_inspect_downloads_the_datasets_with_a_button(monkeypatch, tmp_path: Path, data_dir: Path) -> None:
+    from cocogen import data
+    from tests.fakes.file_server import serve_files
+
+    with serve_files(data_dir) as mirror:
+        root = _without_data(monkeypatch, tmp_path, mirror.url)
+        at = _open("inspect", {})
+        assert "download the datasets" in " ".join(i.value for i in at.info)
+        _download_button(at, "insp").click().run()
+        assert not at.exception and not at.error
+    assert data.verify(root)["ok"]
+    assert not at.get("button") or not [b for b in at.button if b.key == "insp_data_download"], "the offer is gone"
+    assert any(m.label for m in at.metric), "the paper's recorded outputs are shown"
+
+
+def test_without_network_the_download_button_says_so_in_one_sentence(monkeypatch, tmp_path: Path) -> None:
+    from tests.fakes.file_server import closed_url
+
+    root = _without_data(monkeypatch, tmp_path, closed_url())
+    at = _open("evaluate", {})
+    _download_button(at, "ev").click().run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert error.startswith("Cannot reach the download server (127.0.0.1)") and error.count(". ") == 0
+    assert not [p for p in root.rglob("*") if p.is_file()], "nothing was written"
+
+
+@pytest.mark.parametrize(("page", "key"), [("playground", "fill:explagraphs"), ("compare", "cmp"), ("evaluate", "ev")])
+def test_every_place_that_needs_data_offers_the_download(monkeypatch, tmp_path: Path, page: str, key: str) -> None:
+    from tests.fakes.file_server import closed_url
+
+    _without_data(monkeypatch, tmp_path, closed_url())
+    at = _open(page, {"task": "explagraphs"})
+    assert _download_button(at, key).label == "Download the datasets"
+
+
+def test_with_the_datasets_in_place_nothing_is_offered(data_dir: Path) -> None:
+    at = _open("compare", {"task": "explagraphs"})
+    assert not [b for b in at.button if b.key and b.key.endswith("_data_download")]
