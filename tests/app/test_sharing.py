@@ -201,3 +201,40 @@ def test_every_place_that_needs_data_offers_the_download(monkeypatch, tmp_path: 
 def test_with_the_datasets_in_place_nothing_is_offered(data_dir: Path) -> None:
     at = _open("compare", {"task": "explagraphs"})
     assert not [b for b in at.button if b.key and b.key.endswith("_data_download")]
+
+
+# --- the presenter path in Learn ------------------------------------------------------------------------
+
+
+def test_presenter_mode_enlarges_the_type_and_binds_the_arrow_keys() -> None:
+    at = _open("learn", {})
+    assert at.button(key="learn_step_next").proto.shortcut == ""
+    at.toggle(key="learn_presenter").set_value(True).run()
+    assert any("font-size: 2.9rem" in str(h.proto) for h in at.get("html"))
+    assert (at.button(key="learn_step_back").proto.shortcut, at.button(key="learn_step_next").proto.shortcut) == (
+        "left",
+        "right",
+    )
+
+
+def test_codex_beside_the_sidebars_model_on_the_same_input(data_dir: Path) -> None:
+    from tests.app.support import answers
+    from tests.fakes.openai_server import FakeOpenAIServer, table_responder
+
+    with FakeOpenAIServer(table_responder(answers(data_dir))) as server:
+        at = _open("learn", {}, learn_task="explagraphs", learn_step=6, backend_kind="openai",
+                   openai_base_url=server.base_url, openai_model="fake-code-model", openai_mode="completion",
+                   gs_cache=False)  # fmt: skip
+        at.button(key="learn_both_go").click().run()
+        assert not at.exception and not at.error
+        assert len(server.completion_requests()) == 1, "Codex is replayed; only the other model is asked"
+    heads = [h.value for h in at.subheader]
+    assert heads[0] == "Codex (the paper's recorded answer)" and heads[1].startswith("The model chosen in the sidebar")
+    assert len(at.get("graphviz_chart")) == 2
+    codex, other = at.session_state["learn_both"][2]
+    assert codex.result.completion and codex.result.prompt.text == other.result.prompt.text, "the same prompt"
+
+
+def test_the_codex_step_names_the_tasks_it_covers(data_dir: Path) -> None:
+    at = _open("learn", {}, learn_task="proscript-script", learn_step=6)
+    assert any("recorded Codex outputs cover ExplaGraphs and ProPara" in i.value for i in at.info)
