@@ -69,3 +69,23 @@ def test_a_garbled_address_opens_the_page_with_one_warning(server: Server) -> No
         expect(main.get_by_text("The link's input is not valid JSON", exact=False)).to_be_visible()
         expect(main.get_by_text("The link's k ('lots') is not a whole number", exact=False)).to_be_visible()
         assert main.locator('[data-testid="stException"]').count() == 0
+
+
+def test_presenter_mode_steps_with_the_arrow_keys(server: Server) -> None:
+    from playwright.sync_api import expect
+
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
+        open_page(page, f"{server.url}/learn", "Learn how CoCoGen works")
+        main = page.locator('[data-testid="stMain"]')
+        expect(main.get_by_text("Step 1 of 7")).to_be_visible()
+        main.get_by_text("Presenter mode").click()
+        heading = main.locator("h1").filter(has_text="Learn how CoCoGen works")
+        expect(heading).to_have_css("font-size", "46.4px", timeout=RUN_TIMEOUT_MS)  # 2.9rem: the larger type
+        heading.click()  # focus the page, not the toggle
+        page.keyboard.press("ArrowRight")
+        expect(main.get_by_text("Step 2 of 7")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        page.keyboard.press("ArrowRight")
+        expect(main.get_by_text("Step 3 of 7")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        page.keyboard.press("ArrowLeft")
+        expect(main.get_by_text("Step 2 of 7")).to_be_visible(timeout=RUN_TIMEOUT_MS)
