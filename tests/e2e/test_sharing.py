@@ -1,9 +1,10 @@
-"""A permalink copied from one browser and opened in a fresh one shows the same view."""
+"""Sharing in a real browser: a permalink opened in a fresh context, the export button, presenter keys."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -89,3 +90,21 @@ def test_presenter_mode_steps_with_the_arrow_keys(server: Server) -> None:
         expect(main.get_by_text("Step 3 of 7")).to_be_visible(timeout=RUN_TIMEOUT_MS)
         page.keyboard.press("ArrowLeft")
         expect(main.get_by_text("Step 2 of 7")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+
+
+def test_the_inspect_detail_view_exports_one_html_file(server: Server, tmp_path) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    if not (Path(os.environ.get("COCOGEN_DATA_DIR", "")) / "cocogen").is_dir():
+        pytest.skip("the datasets are not available (set COCOGEN_DATA_DIR)")
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True).new_page()
+        open_page(page, f"{server.url}/inspect", "Inspect a run")
+        button = page.get_by_role("button", name="Example (.html)")
+        expect(button).to_be_visible(timeout=RUN_TIMEOUT_MS)  # the first recorded outputs' first example
+        with page.expect_download(timeout=RUN_TIMEOUT_MS) as info:
+            button.click()
+        saved = tmp_path / info.value.suggested_filename
+        info.value.save_as(saved)
+    html = saved.read_text(encoding="utf-8")
+    assert saved.suffix == ".html" and "<svg" in html and "Reference vs prediction" in html
