@@ -34,6 +34,7 @@ SETTINGS = "generation_settings"  # the sidebar's GenerationSettings, likewise
 TASK = "task"  # the task every page's task picker shows
 FEWSHOT = "fewshot"  # FEWSHOT -> {task: [Example]}: the Playground's editable pool, used by every page
 REFERENCE = "reference"  # REFERENCE -> {task: Example}: the dataset row last loaded into the input form
+REFERENCE_AT = "reference_at"  # REFERENCE_AT -> {task: (split, row index)}: where that row came from
 
 
 # --- process-wide resources ---------------------------------------------------------------------
@@ -212,9 +213,11 @@ def _fill_from_row(task: Task, split: str, index: int) -> None:
     if not rows:
         st.session_state[f"fill_error:{task.name}"] = f"The {split} split is empty."
         return
-    row = rows[min(max(index, 0), len(rows) - 1)]
+    index = min(max(index, 0), len(rows) - 1)
+    row = rows[index]
     set_inputs(task, task.to_input(row.graph))
     st.session_state.setdefault(REFERENCE, {})[task.name] = row
+    st.session_state.setdefault(REFERENCE_AT, {})[task.name] = (split, index)  # for a permalink
     st.session_state.pop(f"fill_error:{task.name}", None)
 
 
@@ -453,6 +456,8 @@ def _read_permalink(params: Mapping[str, str]) -> None:
             set_inputs(task, view.input)
         if view.fewshot is not None:
             st.session_state.setdefault(FEWSHOT, {})[task.name] = list(view.fewshot)
+        if view.reference is not None:
+            _fill_from_row(task, *view.reference)  # also the input: the row's own
     for name, value in view.settings.items():
         st.session_state[_SETTING_WIDGETS[name]] = value
     if view.backend is not None:
@@ -460,6 +465,19 @@ def _read_permalink(params: Mapping[str, str]) -> None:
     if view.model is not None:
         st.session_state["openai_model"] = view.model
     st.session_state[AUTORUN] = view.generate and view.task is not None
+
+
+def _reference_at(task: Task, values: Mapping[str, Any]) -> tuple[str, int] | None:
+    """Where the reference row came from, while the form still holds that row's input."""
+    row = st.session_state.get(REFERENCE, {}).get(task.name)
+    at = st.session_state.get(REFERENCE_AT, {}).get(task.name)
+    if row is None or at is None:
+        return None
+    try:
+        same = task.to_input(task.query_of(row.graph)) == task.to_input(task.from_input(values))
+    except CocogenError:
+        return None
+    return at if same else None
 
 
 def take_autorun() -> bool:
@@ -478,7 +496,7 @@ def sync_permalink(task: Task, fmt: str, values: Mapping[str, Any], pool: Sequen
         default_pool = []
     params = encode(
         task.name, fmt, values, settings, backend=choice.kind, model=choice.model, pool=pool,
-        default_pool=default_pool, generate=answered,
+        default_pool=default_pool, generate=answered, reference=_reference_at(task, values),
     )  # fmt: skip
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)

@@ -10,7 +10,7 @@ the token budget), sampling (max tokens, temperature, top-p, sampling seed), the
 kind and, for a server, the model name.  Never a key and never a server address.  A value
 equal to the default is left out, so a plain view has a short link.
 
-Edited few-shot examples travel in the link itself when small (``fs=z:…``: zlib-compressed
+A dataset row loaded as the reference travels as ``ref=<split>:<row>``.  Edited few-shot examples travel in the link itself when small (``fs=z:…``: zlib-compressed
 JSON, URL-safe base64); a larger set is saved under the cache folder by its content hash
 and the link carries ``fs=h:<hash>`` (it opens on the machine that saved it).
 
@@ -80,6 +80,7 @@ class SharedView:
     model: str | None = None
     fewshot: tuple[Example, ...] | None = None
     generate: bool = False  # the view showed an answer: produce it again on opening
+    reference: tuple[str, int] | None = None  # (split, row): the dataset row the input came from
 
 
 def pool_dir() -> Path:
@@ -159,6 +160,7 @@ def encode(
     pool: Sequence[Example] | None = None,
     default_pool: Sequence[Example] | None = None,
     generate: bool = False,
+    reference: tuple[str, int] | None = None,
     store: Path | None = None,
 ) -> dict[str, str]:
     """Query parameters for a view; ``pool`` travels only when it differs from ``default_pool``."""
@@ -176,6 +178,8 @@ def encode(
         params["model"] = model
     if pool is not None and default_pool is not None and _pool_json(pool) != _pool_json(default_pool):
         params["fs"] = encode_pool(pool, store=store)
+    if reference is not None:
+        params["ref"] = f"{reference[0]}:{reference[1]}"
     if generate:
         params["go"] = "1"
     return params
@@ -255,6 +259,13 @@ def decode(params: Mapping[str, Any], *, store: Path | None = None) -> tuple[Sha
             pool = decode_pool(task, raw["fs"], store=store)
         except InputError as e:
             warnings.append(f"{str(e).rstrip('.')}; using our few-shot examples.")
+    reference = None
+    if task is not None and (ref := raw.get("ref")):
+        split, _, row = ref.rpartition(":")
+        if split in task.splits and row.isdigit() and int(row) < 10**7:
+            reference = (split, int(row))
+        else:
+            warnings.append(f"The link's reference row {ref[:40]!r} is not a row of any {task.title} split; none is used.")
     view = SharedView(
         task=task.name if task is not None else None,
         format=fmt if task is not None else None,
@@ -264,5 +275,6 @@ def decode(params: Mapping[str, Any], *, store: Path | None = None) -> tuple[Sha
         model=(raw.get("model") or None) if backend == "openai" else None,
         fewshot=pool,
         generate=raw.get("go") == "1",
+        reference=reference,
     )
     return view, warnings

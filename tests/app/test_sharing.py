@@ -238,3 +238,29 @@ def test_codex_beside_the_sidebars_model_on_the_same_input(data_dir: Path) -> No
 def test_the_codex_step_names_the_tasks_it_covers(data_dir: Path) -> None:
     at = _open("learn", {}, learn_task="proscript-script", learn_step=6)
     assert any("recorded Codex outputs cover ExplaGraphs and ProPara" in i.value for i in at.info)
+
+
+def test_a_compare_link_keeps_its_reference_row_and_scores_again_on_opening(data_dir: Path) -> None:
+    from tests.app.support import answers
+    from tests.fakes.openai_server import FakeOpenAIServer, table_responder
+
+    with FakeOpenAIServer(table_responder(answers(data_dir))) as server:
+        backend = {"backend_kind": "openai", "openai_base_url": server.base_url, "openai_model": "fake-code-model",
+                   "openai_mode": "completion", "gs_cache": False}  # fmt: skip
+        at = _open("compare", {}, task="explagraphs", **backend)
+        at.number_input(key="fill_row:explagraphs").set_value(3).run()
+        at.button(key="fill_go:explagraphs").click().run()
+        at.button(key="cmp_go").click().run()
+        link = dict(at.query_params)
+        assert link["ref"] == "train:3" and link["go"] == "1", link
+
+        fresh = _open("compare", link, **backend)
+        assert fresh.session_state["reference"]["explagraphs"].id == at.session_state["reference"]["explagraphs"].id
+        assert any("Reference: dataset row" in s.value for s in fresh.success)
+        saved = fresh.session_state["cmp_result"]
+        assert saved[2] is not None and all(o.scores for o in saved[1]), "scored against the row, with no click"
+
+
+def test_a_reference_row_that_is_not_there_is_a_warning() -> None:
+    _, warnings = decode({"task": "explagraphs", "ref": "nope:3"})
+    assert warnings == ["The link's reference row 'nope:3' is not a row of any ExplaGraphs split; none is used."]
