@@ -174,7 +174,8 @@ def _fetch(url: str, dest: Path, expected: DataFile, on_bytes: Callable[[int], N
     except urllib.error.HTTPError as e:
         raise DataError(f"Download failed with HTTP {e.code} for {url}.", path=expected.path) from None
     except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as e:
-        reason = getattr(e, "reason", None) or type(e).__name__
+        reason = "the connection closed early" if isinstance(e, http.client.IncompleteRead) else None
+        reason = reason or getattr(e, "reason", None) or type(e).__name__
         if part.is_file() and part.stat().st_size:
             got = part.stat().st_size
             raise DataError(

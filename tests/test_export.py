@@ -182,3 +182,13 @@ def test_export_an_example_of_our_own_run(capsys, tmp_path: Path, data_dir: Path
     assert code == 0, err
     page = dest.read_text()
     assert "(cars; capable of; pollution)" in page and "The whole prompt" in page and "<svg" in page
+
+
+def test_without_graphviz_the_graph_is_written_out_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")  # no `dot` to be found
+    gold = ExplaGraph("b", "a", "support", (("cars", "capable of", "pollution"),))
+    pred = ExplaGraph("b", "a", "support", (("cars", "capable of", HOSTILE),))
+    page = to_html("t", [ExportPart("explagraphs", "code", "", "...", pred, reference=gold)])
+    assert "<svg" not in page and "<img" not in page
+    assert '<span class="missing-t">(missing)</span>' in page and '<span class="extra-t">(extra)</span>' in page
+    assert "cars → " in page and "&lt;script&gt;" in page

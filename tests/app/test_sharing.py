@@ -177,6 +177,25 @@ def test_inspect_downloads_the_datasets_with_a_button(monkeypatch, tmp_path: Pat
     assert any(m.label for m in at.metric), "the paper's recorded outputs are shown"
 
 
+@pytest.mark.slow  # downloads all the datasets (about 15 MB) from 127.0.0.1
+def test_a_broken_download_in_the_app_resumes_on_the_next_press(monkeypatch, tmp_path: Path, data_dir: Path) -> None:
+    from cocogen import data
+    from tests.fakes.file_server import serve_files
+
+    with serve_files(data_dir) as mirror:
+        root = _without_data(monkeypatch, tmp_path, mirror.url)
+        mirror.cut["explagraphs/train.tsv"] = 100_000
+        at = _open("evaluate", {})
+        _download_button(at, "ev").click().run()
+        [error] = [e.value for e in at.error]
+        assert "broke off after 100,000 of 710,566 bytes (the connection closed early)" in error
+        assert data.missing(root) == ["explagraphs/train.tsv"]
+        _download_button(at, "ev").click().run()
+        assert not at.error and not at.exception
+        assert ("explagraphs/train.tsv", "bytes=100000-") in mirror.requests
+    assert data.verify(root)["ok"]
+
+
 def test_without_network_the_download_button_says_so_in_one_sentence(monkeypatch, tmp_path: Path) -> None:
     from tests.fakes.file_server import closed_url
 
