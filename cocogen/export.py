@@ -45,7 +45,7 @@ from cocogen.metrics.base import METRICS, format_value
 from cocogen.tasks.base import get_task
 from cocogen.types import Graph, Problem
 
-__all__ = ["ExportPart", "part_of_result", "part_of_run_example", "to_html", "write_html"]
+__all__ = ["ExportPart", "part_of_result", "part_of_run_example", "to_html", "write_html", "check_destination"]
 
 
 @dataclass(frozen=True)
@@ -362,16 +362,24 @@ def _metrics_html(metrics: Mapping[str, float | None]) -> str:
 # --- writing ---------------------------------------------------------------------------------------------
 
 
-def write_html(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: a failed write leaves any earlier file as it was.
-
-    Raises :class:`InputError` when the folder does not exist or cannot be written.
-    """
+def check_destination(path: str | Path) -> Path:
+    """The file an export will write, refused (:class:`InputError`) before any work when it cannot be."""
     dest = Path(path).expanduser()
     if dest.is_dir():
         raise InputError(f"{dest} is a folder; give a file name such as {dest / 'example.html'}.")
     if not dest.parent.is_dir():
         raise InputError(f"Cannot write {dest}: the folder {dest.parent} does not exist.")
+    if not os.access(dest.parent, os.W_OK):
+        raise InputError(f"Cannot write {dest}: the folder {dest.parent} is not writable.")
+    return dest
+
+
+def write_html(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a failed write leaves any earlier file as it was.
+
+    Raises :class:`InputError` when the folder does not exist or cannot be written.
+    """
+    dest = check_destination(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     except OSError as e:

@@ -192,3 +192,12 @@ def test_without_graphviz_the_graph_is_written_out_as_text(monkeypatch: pytest.M
     assert "<svg" not in page and "<img" not in page
     assert '<span class="missing-t">(missing)</span>' in page and '<span class="extra-t">(extra)</span>' in page
     assert "cars → " in page and "&lt;script&gt;" in page
+
+
+def test_an_unwritable_destination_is_refused_before_the_model_is_asked(capsys, tmp_path: Path, api_env) -> None:
+    code, _, err = _run(
+        capsys, "export", "--task", "explagraphs", "--backend", "openai", "--model", "m", "--no-cache",
+        "--input", '{"belief": "b", "argument": "a", "stance": "support"}', "--html", str(tmp_path / "no" / "x.html"),
+    )  # fmt: skip
+    assert code == 1 and "the folder" in err and "does not exist" in err
+    assert api_env.completion_requests() == [], "no request was made"

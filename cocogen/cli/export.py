@@ -21,13 +21,14 @@ from cocogen.cli.common import (
     spec_from_args,
 )
 from cocogen.errors import ConfigError
-from cocogen.export import part_of_result, part_of_run_example, to_html, write_html
+from cocogen.export import check_destination, part_of_result, part_of_run_example, to_html, write_html
 
 __all__ = ["add_commands", "cmd_export"]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Writes the HTML file atomically and prints its path; exit 1 (and no file) when anything fails."""
+    check_destination(args.html)  # before a model is asked: a wrong path costs nothing
     if args.run is not None:
         if args.task is not None or args.input is not None:
             raise ConfigError("Give either --run and --id, or --task and --input, not both.")
