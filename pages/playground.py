@@ -15,6 +15,7 @@ from cocogen.app.state import assemble_prompt, example_text, example_title, move
 from cocogen.errors import CocogenError
 from cocogen.export import part_of_result
 from cocogen.pipeline import Result, generate
+from cocogen.tasks import get_task
 from cocogen.tasks.base import Format, Task
 from cocogen.types import Example, Graph, StateTable
 
@@ -197,6 +198,18 @@ def downloads(
     )
 
 
+def export_part(result: Result, row: Example | None) -> Any:
+    """The answer for the HTML export; coloured and scored against the dataset row it came from, if any.
+
+    Called when the button is pressed, on a thread of its own: it reads no session state.
+    """
+    from cocogen.app.compare import scores
+
+    if row is None:
+        return part_of_result(result)
+    return part_of_result(result, reference=row.graph, metrics=scores(result, row.graph), details=[("reference", row.id)])
+
+
 def show_result(result: Result, *, key: str) -> None:
     """A generation: status and cost, the program beside its graph, the problems, downloads."""
     u = result.usage()
@@ -223,8 +236,9 @@ def show_result(result: Result, *, key: str) -> None:
         c.show_graph(result.graph, key=f"{key}_graph", interactive=interactive)
     c.show_problems(result.problems, ok=result.ok)
     downloads(result.code, result.graph, result.to_dict(), key=f"{key}_dl", stem=f"{result.task}-{result.format}")
+    row = c.matching_reference(get_task(result.task), result.query)
     c.export_button(
-        f"{result.task} · {result.format}", [part_of_result(result)], key=f"{key}_html",
+        f"{result.task} · {result.format}", lambda: [export_part(result, row)], key=f"{key}_html",
         file_name=export_name(result.task, result.format),
     )  # fmt: skip
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -388,13 +388,13 @@ def show_comparison(outcomes: Sequence[Any], reference: Example | None) -> None:
 # --- sharing: the one-file HTML export ----------------------------------------------------------------
 
 
-def export_button(title: str, parts: Sequence[Any], *, key: str, file_name: str) -> None:
+def export_button(title: str, parts: Sequence[Any] | Callable[[], Sequence[Any]], *, key: str, file_name: str) -> None:
     """A download button for one HTML file of the example (built when clicked, not on every rerun)."""
     from cocogen.export import to_html
 
     st.download_button(
         "Example (.html)",
-        lambda: to_html(title, parts),
+        lambda: to_html(title, parts() if callable(parts) else parts),
         file_name,
         "text/html",
         key=key,
@@ -478,6 +478,14 @@ def _reference_at(task: Task, values: Mapping[str, Any]) -> tuple[str, int] | No
     except CocogenError:
         return None
     return at if same else None
+
+
+def matching_reference(task: Task, query: Graph | None) -> Example | None:
+    """The dataset row last loaded into the form, while the form still holds its input."""
+    row = st.session_state.get(REFERENCE, {}).get(task.name)
+    if row is None or query is None:
+        return None
+    return row if task.to_input(task.query_of(row.graph)) == task.to_input(query) else None
 
 
 def take_autorun() -> bool:

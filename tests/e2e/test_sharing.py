@@ -108,3 +108,24 @@ def test_the_inspect_detail_view_exports_one_html_file(server: Server, tmp_path)
         info.value.save_as(saved)
     html = saved.read_text(encoding="utf-8")
     assert saved.suffix == ".html" and "<svg" in html and "Reference vs prediction" in html
+
+
+def test_a_link_to_a_scored_answer_opens_it_and_exports_it_with_its_reference(server: Server, tmp_path) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    if not (Path(os.environ.get("COCOGEN_DATA_DIR", "")) / "cocogen").is_dir():
+        pytest.skip("the datasets are not available (set COCOGEN_DATA_DIR)")
+    link = f"{server.url}/playground?task=explagraphs&backend=replay&ref=cocogen-dev:0&go=1"
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True).new_page()
+        seen = watch(page)
+        open_page(page, link, "Playground")
+        button = page.get_by_role("button", name="Example (.html)")
+        expect(button).to_be_visible(timeout=RUN_TIMEOUT_MS)  # the paper's answer, generated on opening
+        with page.expect_download(timeout=RUN_TIMEOUT_MS) as info:
+            button.click()
+        saved = tmp_path / info.value.suggested_filename
+        info.value.save_as(saved)
+        assert seen.foreign() == [] and not seen.errors, (seen.foreign(), seen.errors)
+    html = saved.read_text(encoding="utf-8")
+    assert "Reference vs prediction" in html and "<svg" in html and "StCA" in html and "reference: " in html
