@@ -220,8 +220,9 @@ def decode(params: Mapping[str, Any], *, store: Path | None = None) -> tuple[Sha
             value = loads(raw["in"])
             if not isinstance(value, dict):
                 raise InputError("it is not a JSON object")
-            task.from_input(value)  # the task's own validator: the same rules as the form and the CLI
-            inputs = value
+            # The task's own validator (the rules of the form and the CLI), then its canonical
+            # values: "7" becomes 7 and "SUPPORT" support, as the form's widgets hold them.
+            inputs = json.loads(json.dumps(task.to_input(task.from_input(value))))
         except JsonError as e:
             warnings.append(f"The link's input is not valid JSON ({e.reason}); showing the sample input.")
         except CocogenError as e:

@@ -90,6 +90,13 @@ def test_a_garbled_link_is_one_sentence_and_the_defaults(params: dict[str, Any],
     assert view.settings == {} and view.input == {} and view.fewshot is None
 
 
+def test_a_linked_input_is_read_as_the_task_reads_it() -> None:
+    view, _ = decode({"task": "proscript-script", "in": '{"goal": "plant a tree", "num_steps": "7"}'})
+    assert view.input == {"goal": "plant a tree", "num_steps": 7}
+    view, _ = decode({"task": "explagraphs", "in": '{"belief": "a", "argument": "b", "stance": "SUPPORT"}'})
+    assert view.input["stance"] == "support"
+
+
 def test_a_repeated_parameter_counts_once() -> None:
     view, warnings = decode({"k": ["1", "3"]})
     assert view.settings == {"k": 3} and warnings == []
