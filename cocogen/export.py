@@ -164,6 +164,7 @@ h3 { font-size: 1rem; margin: 1rem 0 .3rem; }
 .meta { color: #57606a; font-size: .9rem; }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 1.5rem; align-items: start; }
 @media (max-width: 50rem) { .grid { grid-template-columns: 1fr; } }
+.stack > div + div { margin-top: 1rem; }
 pre { white-space: pre-wrap; word-break: break-word; font: .82rem/1.35 ui-monospace, SFMono-Regular, Menlo,
       Consolas, monospace; background: #f6f8fa; border: 1px solid #d0d7de; border-radius: .4rem; padding: .6rem; }
 .given { color: #6e7781; }
@@ -228,14 +229,16 @@ def _part_html(part: ExportPart, *, titled: bool) -> str:
         out.append(f'<p class="bad">The generation failed: {_e(part.error)}</p></section>')
         return "\n".join(out)
     heading = "Reference vs prediction" if part.reference is not None else "Graph"
-    out.append('<div class="grid"><div>')
+    graph = _graph_html(task, part)
+    # A wide drawing (ExplaGraphs, left to right) gets the page's width, below the program.
+    out.append(f'<div class="{"stack" if _is_wide(graph) else "grid"}"><div>')
     out.append("<h3>Program</h3>")
     out.append(
         f'<pre class="code"><span class="given">{_e(part.given)}</span>'
         f'<mark class="generated">{_e(part.generated)}</mark></pre>'
     )
     out.append('<p class="meta">Grey: written from the input · highlighted: written by the model.</p>')
-    out.append(f'</div><div><h3>{heading}</h3><div class="graph">{_graph_html(task, part)}</div></div></div>')
+    out.append(f'</div><div><h3>{heading}</h3><div class="graph">{graph}</div></div></div>')
     out.append(_problems_html(part.problems, ok=part.prediction is not None))
     if part.metrics:
         out.append(_metrics_html(part.metrics))
@@ -246,6 +249,14 @@ def _part_html(part: ExportPart, *, titled: bool) -> str:
         )
     out.append("</section>")
     return "\n".join(out)
+
+
+_SVG_SIZE = re.compile(r'<svg\b[^>]*?\bwidth="([\d.]+)pt"[^>]*?\bheight="([\d.]+)pt"')
+
+
+def _is_wide(graph_html: str) -> bool:
+    size = _SVG_SIZE.search(graph_html)
+    return size is not None and float(size.group(1)) > 2.2 * float(size.group(2))
 
 
 def _graph_html(task: Any, part: ExportPart) -> str:

@@ -100,6 +100,7 @@ def fewshot_editor(task: Task, fmt: Format, query: Graph | None, k: int) -> list
         "Reset to ours", key=f"fs_reset:{task.name}", on_click=_reset, args=(task,), icon=":material/restart_alt:"
     )
     with bar[1].popover("Add from a dataset", icon=":material/dataset:"):
+        c.data_download_offer(f"fs_data:{task.name}", why="The rows come from the datasets.")
         split = st.selectbox("Split", list(task.splits), key=f"fs_split:{task.name}")
         start = st.number_input("First row", 0, 100000, 0, key=f"fs_start:{task.name}")
         count = st.number_input("How many", 1, 20, 1, key=f"fs_count:{task.name}")
