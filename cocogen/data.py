@@ -18,7 +18,8 @@ import http.client
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,38 @@ def download(
     file is kept as ``<file>.part`` and resumed with an HTTP Range request next time.
     """
     root = root or data_dir()
-    base_url = base_url or os.environ.get(DATA_URL_ENV) or None
+    with _download_lock(root):
+        return _download_locked(root, base_url or os.environ.get(DATA_URL_ENV) or None, force, only, progress)
+
+
+LOCK_NAME = ".cocogen-download.lock"
+
+
+@contextmanager
+def _download_lock(root: Path) -> Iterator[None]:
+    """One download into a data dir at a time (two browser tabs pressing Download would write one ``.part``)."""
+    import portalocker
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fh = open(root / LOCK_NAME, "a")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise DataError(f"Cannot write into the data folder: {e.strerror}.", path=str(root)) from None
+    try:
+        try:
+            portalocker.lock(fh, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        except portalocker.exceptions.LockException:
+            raise DataError(
+                "Another download into this folder is under way; wait for it to finish.", path=str(root)
+            ) from None
+        yield
+    finally:
+        fh.close()
+
+
+def _download_locked(
+    root: Path, base_url: str | None, force: bool, only: list[str] | None, progress: Progress | None
+) -> dict[str, Any]:
     rows = []
     todo = []
     for f in _selected(only):

@@ -87,3 +87,17 @@ def test_no_network_is_one_sentence_per_file_and_exit_1(tmp_path: Path, monkeypa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all("Cannot reach" in line and line.rstrip().endswith(".") for line in err)
     assert not list(tmp_path.rglob("*.part")), "nothing came, so nothing is kept"
+
+
+def test_a_second_download_into_the_same_folder_refuses_while_one_runs(mirror: Mirror, tmp_path: Path) -> None:
+    import portalocker
+
+    from cocogen.errors import DataError
+
+    tmp_path.joinpath(data.LOCK_NAME).touch()
+    with open(tmp_path / data.LOCK_NAME, "a") as held:
+        portalocker.lock(held, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        with pytest.raises(DataError, match="Another download into this folder is under way"):
+            data.download(tmp_path, base_url=mirror.url, only=["explagraphs"])
+        assert mirror.requests == [], "nothing was fetched"
+    assert data.download(tmp_path, base_url=mirror.url, only=["explagraphs"])["ok"], "free again once released"

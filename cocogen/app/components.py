@@ -540,12 +540,16 @@ def data_download_offer(key: str, *, why: str = "This needs the datasets.", rese
                 shown[0] = percent
                 bar.progress(percent / 100, text=progress_text(done, total, path))
 
-        report = data.download(progress=report_progress)
-        if report["ok"]:
-            for stale in (error_key, *reset):
-                st.session_state.pop(stale, None)
-            st.rerun()
-        st.session_state[error_key] = failure_sentence(report)
+        try:
+            report = data.download(progress=report_progress)
+        except CocogenError as e:  # another download under way, or a folder that cannot be written
+            st.session_state[error_key] = e.user_message()
+        else:
+            if report["ok"]:
+                for stale in (error_key, *reset):
+                    st.session_state.pop(stale, None)
+                st.rerun()
+            st.session_state[error_key] = failure_sentence(report)
     if err := st.session_state.get(error_key):
         box.error(err, icon=":material/cloud_off:")
     return False
