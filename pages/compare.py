@@ -9,6 +9,7 @@ import streamlit as st
 from cocogen.app import components as c
 from cocogen.app.compare import compare_formats, default_formats
 from cocogen.app.frame import page_frame
+from cocogen.app.sharing import export_name, outcome_parts
 from cocogen.tasks.base import Task
 from cocogen.types import Example
 
@@ -54,6 +55,7 @@ with right:
         st.info(
             "No reference: fill the form from a dataset row to see what each format got right, missed and invented."
         )
+        c.data_download_offer("cmp", why="A reference comes from a dataset row.")
     pool = c.fewshot_pool_or_error(task)
     st.caption(
         f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "
@@ -63,7 +65,7 @@ with right:
         "Compare", type="primary", icon=":material/compare_arrows:", key="cmp_go", disabled=query is None or not formats
     )
 
-if go and query is not None:
+if (go or c.take_autorun()) and query is not None and formats:
     with c.guard("Comparing"):
         backend = c.backend_for(task.name)
         with st.spinner(f"Generating {len(formats)} answers with {choice.describe()}…"):
@@ -83,3 +85,9 @@ saved = st.session_state.get("cmp_result")
 if saved is not None and saved[0] == task.name:
     st.divider()
     c.show_comparison(saved[1], saved[2])
+    ref_graph = saved[2].graph if saved[2] is not None else None
+    c.export_button(
+        f"{task.title} · {' vs '.join(o.format for o in saved[1])}", outcome_parts(task.name, saved[1], ref_graph),
+        key="cmp_html", file_name=export_name(task.name, "compare", saved[2].id if saved[2] is not None else ""),
+    )  # fmt: skip
+c.sync_permalink(task, formats[0] if formats else next(iter(task.formats)), values, pool, answered=saved is not None and saved[0] == task.name)
