@@ -45,7 +45,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         backend = backend_from_args(args, task.name)
         with CompletionCache(enabled=not args.no_cache) as cache:
             result = generate(
-                task, fmt, query, backend, spec=spec_from_args(args), params=params_from_args(args), cache=cache
+                task, fmt, query, backend, spec=spec_from_args(args, task), params=params_from_args(args), cache=cache
             )
         title, parts = f"{task.title} · {fmt.name}", [part_of_result(result)]
     path = write_html(args.html, to_html(title, parts))
