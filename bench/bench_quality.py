@@ -61,6 +61,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SPLITS = {"proscript-script": "dev", "proscript-edge": "dev", "explagraphs": "cocogen-dev", "propara": "test"}
+# The recorded Codex completions continue the paper's own prompts, so they are replayed on
+# the paper's copy of the same rows: its ProPara prompts list the participants sorted, and a
+# completion read against the dataset's order would put every state in the wrong column.
+CODEX_SPLITS = {"explagraphs": "cocogen-dev", "propara": "cocogen-test"}
 MAIN = {
     "proscript-script": [("bleu", "BLEU", 1), ("rouge_l", "ROUGE-L", 100), ("graph_ged", "GED", 1)],
     "proscript-edge": [("edge_f1", "edge F1", 100)],
@@ -166,6 +170,11 @@ def run_cell(task: Any, fmt: Any, mode: str, rows: Sequence[Any], out: Path, arg
         from cocogen.backends import make_backend
 
         backend = make_backend("replay", task=task.name)
+        split = CODEX_SPLITS.get(task.name, SPLITS[task.name])
+        if split != SPLITS[task.name]:
+            wanted = [r.id for r in rows]
+            by_id = {r.id: r for r in task.load(split)}
+            rows = [by_id[i] for i in wanted if i in by_id]
     else:
         backend = LlamaCppBackend(constraints=(mode == "constrained"))
     params = GenerationParams(temperature=0.0, max_tokens=args.max_tokens, seed=0)
@@ -178,7 +187,7 @@ def run_cell(task: Any, fmt: Any, mode: str, rows: Sequence[Any], out: Path, arg
         params=params,
         spec=PromptSpec(k=args.k, selection=args.select),
         concurrency=1,
-        split=SPLITS[task.name],
+        split=CODEX_SPLITS.get(task.name, SPLITS[task.name]) if mode == "codex" else SPLITS[task.name],
         progress=not args.no_progress,
     )
 

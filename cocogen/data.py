@@ -14,10 +14,12 @@ the project; the app and CLI download them on request.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from typing import Any
 from cocogen.errors import DataError
 from cocogen.settings import data_dir
 
-__all__ = ["DataFile", "MANIFEST", "data_dir", "download", "verify", "require"]
+__all__ = ["DataFile", "MANIFEST", "data_dir", "download", "verify", "require", "missing", "download_size", "partial_path"]
 
 _COCOGEN = ("reasoning-machines/CoCoGen", "bd38f89955fcb30eaf4f824191d5be902c725966")
 _EXPLAGRAPHS = ("swarnaHub/ExplaGraphs", "67ecab19d9a13ab91e09e99bd94e0480b705c1b7")
@@ -125,48 +127,148 @@ def verify(root: Path | None = None, only: list[str] | None = None) -> dict[str,
     }
 
 
-def _fetch(url: str, dest: Path, expected: DataFile) -> None:
+DATA_URL_ENV = "COCOGEN_DATA_URL"  # a mirror laid out like the data dir, used instead of GitHub
+CHUNK = 1 << 16
+
+Progress = Callable[[int, int, str], None]  # (bytes done, bytes in all, file being fetched)
+
+
+def partial_path(dest: Path) -> Path:
+    """Where an unfinished download of ``dest`` is kept, so the next try resumes it."""
+    return dest.with_name(dest.name + ".part")
+
+
+def _fetch(url: str, dest: Path, expected: DataFile, on_bytes: Callable[[int], None] | None = None) -> None:
+    """Download ``url`` to ``dest``, resuming a ``.part`` file with an HTTP Range request.
+
+    A broken connection keeps the partial file (the next call resumes it); a complete file
+    with the wrong SHA-256 is deleted, since resuming it could never give the right one.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    part = partial_path(dest)
+    have = part.stat().st_size if part.is_file() else 0
+    if have >= expected.size:  # complete but not verified (or too long): start again
+        part.unlink()
+        have = 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp:  # noqa: S310 (pinned https/mirror URL)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-            h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out:
-                for chunk in iter(lambda: resp.read(1 << 16), b""):
-                    h.update(chunk)
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as resp:  # noqa: S310 (pinned https/mirror URL)
+            resumed = have > 0 and resp.status == 206
+            if not resumed:
+                have = 0  # the server sent the whole file
+            announced = resp.headers.get("Content-Length")
+            received = 0
+            with part.open("ab" if resumed else "wb") as out:
+                if on_bytes and have:
+                    on_bytes(have)
+                while chunk := resp.read(CHUNK):
+                    have += len(chunk)
+                    received += len(chunk)
+                    if have > expected.size:
+                        break  # not the pinned file; the hash check below says so
                     out.write(chunk)
+                    if on_bytes:
+                        on_bytes(len(chunk))
+            # http.client ends a read early without an error when the connection drops mid-body.
+            if announced is not None and announced.isdigit() and received < int(announced) and have <= expected.size:
+                raise http.client.IncompleteRead(b"", int(announced) - received)
     except urllib.error.HTTPError as e:
         raise DataError(f"Download failed with HTTP {e.code} for {url}.", path=expected.path) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as e:
-        reason = getattr(e, "reason", e)
+    except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as e:
+        reason = "the connection closed early" if isinstance(e, http.client.IncompleteRead) else None
+        reason = reason or getattr(e, "reason", None) or type(e).__name__
+        if part.is_file() and part.stat().st_size:
+            got = part.stat().st_size
+            raise DataError(
+                f"The download from {url} broke off after {got:,} of {expected.size:,} bytes ({reason}); "
+                "the part is kept and the next download resumes it.",
+                path=expected.path,
+            ) from None
         raise DataError(
             f"Cannot reach {url} ({reason}).", path=expected.path, hint="Check the network or pass --base-url a mirror."
         ) from None
-    if h.hexdigest() != expected.sha256:
-        Path(tmp).unlink(missing_ok=True)
+    if part.stat().st_size != expected.size or _sha256(part) != expected.sha256:
+        part.unlink(missing_ok=True)
         raise DataError(f"The file downloaded from {url} has an unexpected SHA-256; it was not kept.", path=expected.path)
-    os.replace(tmp, dest)
+    os.replace(part, dest)
 
 
 def download(
-    root: Path | None = None, *, base_url: str | None = None, force: bool = False, only: list[str] | None = None
+    root: Path | None = None,
+    *,
+    base_url: str | None = None,
+    force: bool = False,
+    only: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Fetch missing (or, with ``force``, all) manifest files into the data dir.
 
     A failed file is reported and the others still come; files already verified are kept.
+    ``base_url`` (default: ``$COCOGEN_DATA_URL``, else GitHub) is a mirror laid out like the
+    data dir.  ``progress(done, total, path)`` is called as bytes arrive.  An interrupted
+    file is kept as ``<file>.part`` and resumed with an HTTP Range request next time.
     """
     root = root or data_dir()
+    with _download_lock(root):
+        return _download_locked(root, base_url or os.environ.get(DATA_URL_ENV) or None, force, only, progress)
+
+
+LOCK_NAME = ".cocogen-download.lock"
+
+
+@contextmanager
+def _download_lock(root: Path) -> Iterator[None]:
+    """One download into a data dir at a time (two browser tabs pressing Download would write one ``.part``)."""
+    import portalocker
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fh = open(root / LOCK_NAME, "a")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise DataError(f"Cannot write into the data folder: {e.strerror}.", path=str(root)) from None
+    try:
+        try:
+            portalocker.lock(fh, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        except portalocker.exceptions.LockException:
+            raise DataError(
+                "Another download into this folder is under way; wait for it to finish.", path=str(root)
+            ) from None
+        yield
+    finally:
+        fh.close()
+
+
+def _download_locked(
+    root: Path, base_url: str | None, force: bool, only: list[str] | None, progress: Progress | None
+) -> dict[str, Any]:
     rows = []
+    todo = []
     for f in _selected(only):
         status = _status(f, root)
         if status == "ok" and not force:
             rows.append({"path": f.path, "dataset": f.dataset, "status": "present"})
-            continue
+        else:
+            todo.append(f)
+    total = sum(f.size for f in todo)
+    done = 0
+    for f in todo:
+        current = f.path
+
+        def count(n: int, current: str = current) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(min(done, total), total, current)
+
+        before = done
         try:
-            _fetch(f.url(base_url), root / f.path, f)
+            _fetch(f.url(base_url), root / f.path, f, count)
             rows.append({"path": f.path, "dataset": f.dataset, "status": "downloaded"})
         except DataError as e:
             rows.append({"path": f.path, "dataset": f.dataset, "status": "failed", "error": str(e)})
+        done = before + f.size  # a failed file counts as passed, so the bar still ends at the end
+        if progress:
+            progress(min(done, total), total, f.path)
     n_failed = sum(r["status"] == "failed" for r in rows)
     return {
         "ok": n_failed == 0,
@@ -175,6 +277,24 @@ def download(
         "summary": f"{len(rows) - n_failed}/{len(rows)} files in place in {root}"
         + (f"; {n_failed} failed (see errors above)" if n_failed else ""),
     }
+
+
+def missing(root: Path | None = None, only: list[str] | None = None) -> list[str]:
+    """Manifest files absent or of the wrong size (a quick check, no hashing: see :func:`verify`)."""
+    root = root or data_dir()
+    out = []
+    for f in _selected(only):
+        p = root / f.path
+        if not p.is_file() or p.stat().st_size != f.size:
+            out.append(f.path)
+    return out
+
+
+def download_size(root: Path | None = None, only: list[str] | None = None) -> int:
+    """Bytes still to fetch for the missing files."""
+    root = root or data_dir()
+    need = set(missing(root, only))
+    return sum(f.size for f in _selected(only) if f.path in need)
 
 
 def require(relpath: str, root: Path | None = None) -> Path:

@@ -10,6 +10,7 @@ from cocogen.app import components as c
 from cocogen.app import live_view as lv
 from cocogen.app.compare import default_formats
 from cocogen.app.frame import page_frame
+from cocogen.app.sharing import export_name, outcome_parts
 from cocogen.tasks.base import Task
 from cocogen.types import Example
 
@@ -55,6 +56,7 @@ with right:
         st.info(
             "No reference: fill the form from a dataset row to see what each format got right, missed and invented."
         )
+        c.data_download_offer("cmp", why="A reference comes from a dataset row.")
     pool = c.fewshot_pool_or_error(task)
     st.caption(
         f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "
@@ -70,6 +72,8 @@ with right:
         args=("cmp",),
     )
 
+if c.take_autorun():  # an opened permalink asks for its answer like a click
+    lv.request("cmp")
 with lv.answering("cmp") as asked, c.guard("Comparing"):
     if asked and query is not None and formats:
         lv.start_comparison(
@@ -100,3 +104,9 @@ if saved is not None and saved[0] == task.name:
     lv.stopped_note(bool(st.session_state.get("cmp_stopped")))
     if saved[1]:  # empty when stopped before any format wrote a word
         c.show_comparison(saved[1], saved[2])
+        ref_graph = saved[2].graph if saved[2] is not None else None
+        c.export_button(
+            f"{task.title} · {' vs '.join(o.format for o in saved[1])}", outcome_parts(task.name, saved[1], ref_graph),
+            key="cmp_html", file_name=export_name(task.name, "compare", saved[2].id if saved[2] is not None else ""),
+        )  # fmt: skip
+c.sync_permalink(task, formats[0] if formats else next(iter(task.formats)), values, pool, answered=saved is not None and saved[0] == task.name)

@@ -183,6 +183,7 @@ st.caption(
     "resumes where it stopped."
 )
 choice, settings = c.current()
+c.data_download_offer("ev", why="Runs go over the datasets' splits.")
 
 task = c.task_picker()
 cols = st.columns([3, 2, 1, 1])

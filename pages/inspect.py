@@ -12,6 +12,7 @@ from cocogen.app import components as c
 from cocogen.app.frame import page, page_frame
 from cocogen.app.inspection import InspectedRun, filter_rows, inspect_file, main_metric, rows_table
 from cocogen.app.jobs import runs_dir
+from cocogen.app.sharing import export_name, run_page
 from cocogen.app.state import recorded_outputs
 from cocogen.errors import DataError
 from cocogen.metrics.base import METRICS, Score, format_value
@@ -164,6 +165,7 @@ def inspect_detail(run: InspectedRun, shown: Sequence[int], pos: int, pos_key: s
         if row.prompt:
             with st.expander("The whole prompt"):
                 st.code(row.prompt, language="python")
+        c.export_button(*run_page(run, row.id), key="insp_html", file_name=export_name(run.task, run.format, row.id))
 
 
 # --- the page ---------------------------------------------------------------------------------------------
@@ -185,6 +187,7 @@ if run is None:
             "No run to show yet: download the datasets (`cocogen data download`) for the paper's recorded "
             "outputs, or make a run on the **Evaluate** page."
         )
+        c.data_download_offer("insp", why="The paper's recorded outputs come with the datasets.", reset=["insp_file"])
     st.stop()
 
 show_averages(run.score, run.task)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import streamlit as st
 
@@ -10,35 +11,100 @@ from cocogen.app import components as c
 from cocogen.app import live_view as lv
 from cocogen.app.compare import default_formats
 from cocogen.app.frame import page, page_frame
+from cocogen.app.presenter import PRESENTER_CSS, recorded_examples, recorded_tasks, side_by_side
 from cocogen.app.state import assemble_prompt, example_text, sample_input, truncated_parse
 from cocogen.streaming import was_stopped
+from cocogen.tasks import REGISTRY, get_task
+from cocogen.tasks.base import Task
+from cocogen.types import Example, Graph
 
 page_frame()
 
-STEPS = ["The task", "Structure as code", "The prompt", "The model completes", "Reading it back", "Why code helps"]
+STEPS = ["The task", "Structure as code", "The prompt", "The model completes", "Reading it back", "Why code helps",
+         "Codex beside the offline model"]  # fmt: skip
 
 
-def stepper(key: str, steps: Sequence[str]) -> int:
-    """A step indicator with Back / Next; returns the current step index."""
+def stepper(key: str, steps: Sequence[str], *, keys: bool = False) -> int:
+    """A step indicator with Back / Next (with ``keys``, also the ← and → keys); returns the current step index."""
     st.session_state.setdefault(key, 0)
     i = max(0, min(len(steps) - 1, int(st.session_state[key])))
     st.progress((i + 1) / len(steps), text=f"Step {i + 1} of {len(steps)} · **{steps[i]}**")
     cols = st.columns([1, 1, 6])
     cols[0].button(
         "Back", key=f"{key}_back", icon=":material/arrow_back:", disabled=i == 0,
-        on_click=st.session_state.__setitem__, args=(key, i - 1),
+        on_click=st.session_state.__setitem__, args=(key, i - 1), shortcut="Left" if keys else None,
     )  # fmt: skip
     cols[1].button(
         "Next", key=f"{key}_next", icon=":material/arrow_forward:", disabled=i == len(steps) - 1,
-        on_click=st.session_state.__setitem__, args=(key, i + 1),
+        on_click=st.session_state.__setitem__, args=(key, i + 1), shortcut="Right" if keys else None,
     )  # fmt: skip
     return i
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _recorded(task_name: str, data_dir: str) -> list[tuple[str, Graph, Graph | None]]:
+    return recorded_examples(task_name, root=Path(data_dir))
+
+
+def codex_beside_offline(task: Task, pool: list[Example]) -> None:
+    """The paper's recorded Codex answer and the offline model's answer to the same input and prompt."""
+    from cocogen.app.state import BackendChoice, example_title
+    from cocogen.settings import data_dir
+
+    choice, settings = c.current()
+    have = recorded_tasks()
+    if task.name not in have:
+        if not have:
+            c.data_download_offer("learn", why="The paper's Codex outputs come with the datasets.")
+        if task.recorded_outputs is None or have:
+            named = [get_task(n).title for n in REGISTRY if get_task(n).recorded_outputs]
+            st.info(f"The paper's recorded Codex outputs cover {' and '.join(named)}: choose one as the task above.")
+        return
+    rows = _recorded(task.name, str(data_dir()))
+    pick = st.selectbox(
+        "An input the paper's Codex answered",
+        range(len(rows)),
+        key=f"learn_codex_row:{task.name}",
+        format_func=lambda i: example_title(task, Example(rows[i][0], rows[i][1]), 90),
+    )
+    ex_id, query, reference = rows[pick or 0]
+    st.markdown("\n".join(f"- **{k.replace('_', ' ')}**: {c.plain(v)}" for k, v in task.to_input(query).items()))
+    offline = choice if choice.kind != "replay" else BackendChoice()
+    offline_label = "The offline model" if offline.kind == "local" else "The model chosen in the sidebar"
+    if st.button("Show both answers", type="primary", key="learn_both_go", icon=":material/play_arrow:"):
+        fmt = next(iter(task.formats.values()))
+        with c.guard("Generating"), st.spinner("Replaying Codex, then asking the other model…"):
+            answers = side_by_side(
+                task, fmt, query, ex_id, assemble_prompt(task, fmt, query, pool, settings),
+                [("Codex (the paper's recorded answer)", c.registry().get(BackendChoice("replay"), task.name)),
+                 (f"{offline_label} · {offline.describe()}", c.registry().get(offline, None))],
+                params=settings.params(), cache=c.completion_cache(settings.use_cache),
+            )  # fmt: skip
+            st.session_state["learn_both"] = (task.name, ex_id, answers)
+    saved = st.session_state.get("learn_both")
+    if saved is None or saved[:2] != (task.name, ex_id):
+        return
+    for col, (i, answer) in zip(st.columns(len(saved[2]), gap="large"), enumerate(saved[2]), strict=True):
+        with col:
+            st.subheader(answer.label)
+            if answer.result is None:
+                st.error(answer.error)
+                continue
+            c.show_graph(answer.result.graph, key=f"learn_both_graph_{i}", gold=reference, caption=False)
+            c.show_problems(answer.result.problems, ok=answer.result.ok)
+            with st.expander("The code it wrote"):
+                st.code(answer.result.completion or "(empty)", language="python")
+
+
 st.title("Learn how CoCoGen works")
 choice, settings = c.current()
+presenter = st.toggle(
+    "Presenter mode", key="learn_presenter", help="Larger type for a projector; ← and → go back and next."
+)
+if presenter:
+    st.html(PRESENTER_CSS)
 task = c.task_picker(key="learn_task", label="Task to learn with")
-step = stepper("learn_step", STEPS)
+step = stepper("learn_step", STEPS, keys=presenter)
 
 pool = c.fewshot_pool_or_error(task)
 ex = pool[:1]
@@ -128,7 +194,7 @@ elif step == 4:
             st.markdown("**The same answer cut at 60 %** (as a token limit would)")
             c.show_graph(parsed.graph, key="learn_graph_cut")
             c.show_problems(parsed.problems, ok=parsed.ok)
-else:
+elif step == 5:
     st.markdown(
         "The paper's finding: with the *same* model and examples, the code prompt gives better structures "
         "than flat text — fewer malformed answers, and graphs closer to the reference. Try it here:"
@@ -159,3 +225,9 @@ else:
         c.show_comparison(outcomes, None)
     compare = page("compare")
     st.page_link(compare.script, label="Go further on the Compare page, with references and metrics", icon=compare.icon)
+else:
+    st.markdown(
+        "The paper's model, Codex, is no longer served; its answers to the paper's inputs were recorded. Here they "
+        "are beside an answer of a model you can run, to the same input with the same prompt — no key needed."
+    )
+    codex_beside_offline(task, pool)

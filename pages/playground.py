@@ -11,10 +11,13 @@ import streamlit as st
 from cocogen.app import components as c
 from cocogen.app import live_view as lv
 from cocogen.app.frame import page_frame
+from cocogen.app.sharing import export_name
 from cocogen.app.state import assemble_prompt, example_text, example_title, move, nearest_examples, parse_example
 from cocogen.errors import CocogenError
+from cocogen.export import part_of_result
 from cocogen.pipeline import Result
 from cocogen.streaming import was_stopped
+from cocogen.tasks import get_task
 from cocogen.tasks.base import Format, Task
 from cocogen.types import Example, Graph, StateTable
 
@@ -99,6 +102,7 @@ def fewshot_editor(task: Task, fmt: Format, query: Graph | None, k: int) -> list
         "Reset to ours", key=f"fs_reset:{task.name}", on_click=_reset, args=(task,), icon=":material/restart_alt:"
     )
     with bar[1].popover("Add from a dataset", icon=":material/dataset:"):
+        c.data_download_offer(f"fs_data:{task.name}", why="The rows come from the datasets.")
         split = st.selectbox("Split", list(task.splits), key=f"fs_split:{task.name}")
         start = st.number_input("First row", 0, 100000, 0, key=f"fs_start:{task.name}")
         count = st.number_input("How many", 1, 20, 1, key=f"fs_count:{task.name}")
@@ -197,6 +201,18 @@ def downloads(
     )
 
 
+def export_part(result: Result, row: Example | None) -> Any:
+    """The answer for the HTML export; coloured and scored against the dataset row it came from, if any.
+
+    Called when the button is pressed, on a thread of its own: it reads no session state.
+    """
+    from cocogen.app.compare import scores
+
+    if row is None:
+        return part_of_result(result)
+    return part_of_result(result, reference=row.graph, metrics=scores(result, row.graph), details=[("reference", row.id)])
+
+
 def show_result(result: Result, *, key: str) -> None:
     """A generation: status and cost, the program beside its graph, the problems, downloads."""
     u = result.usage()
@@ -224,6 +240,11 @@ def show_result(result: Result, *, key: str) -> None:
         c.show_graph(result.graph, key=f"{key}_graph", interactive=interactive)
     c.show_problems(result.problems, ok=result.ok)
     downloads(result.code, result.graph, result.to_dict(), key=f"{key}_dl", stem=f"{result.task}-{result.format}")
+    row = c.matching_reference(get_task(result.task), result.query)
+    c.export_button(
+        f"{result.task} · {result.format}", lambda: [export_part(result, row)], key=f"{key}_html",
+        file_name=export_name(result.task, result.format),
+    )  # fmt: skip
 
 
 # --- the page ---------------------------------------------------------------------------------------------
@@ -278,6 +299,8 @@ with actions:
         st.button(
             "Generate", type="primary", icon=":material/play_arrow:", key="pg_generate", on_click=lv.request, args=("pg",)
         )
+        if c.take_autorun():  # an opened permalink asks for its answer like a click
+            lv.request("pg")
     with lv.answering("pg") as asked, c.guard("Generating"):
         if asked and query is not None and prompt is not None:  # else the input's error is shown above
             lv.start_generation(
@@ -302,3 +325,4 @@ if result is not None and result.task == task.name:
     show_result(result, key="pg")
 elif prompt is not None and not lv.running("pg"):
     st.info("Press **Generate** to complete the prompt with the model chosen in the sidebar.")
+c.sync_permalink(task, fmt.name, values, pool, answered=result is not None and result.task == task.name)

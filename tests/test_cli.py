@@ -54,6 +54,22 @@ def test_prompt_ends_with_the_query_and_parse_reads_it_back(task: str, capsys, t
     assert res["ok"] and res["graph"] == ex.graph.to_dict()
 
 
+def test_pool_takes_the_examples_from_a_dataset_split_never_the_query_itself(capsys, data_dir: Path) -> None:
+    task = get_task("explagraphs")
+    train = {ex.id: ex for ex in task.load("train")}
+    own = next(iter(train.values()))
+    query = task.to_input(task.query_of(own.graph))
+    argv = ["prompt", "--task", "explagraphs", "--input", json.dumps(query), "--k", "3", "--select", "knn"]
+    code, out, _ = run(capsys, *argv, "--pool", "train", "--json")
+    assert code == 0
+    chosen = json.loads(out)["examples"]
+    assert len(chosen) == 3 and set(chosen) <= set(train) and own.id not in chosen
+    code, out, _ = run(capsys, *argv, "--json")
+    assert code == 0 and not set(json.loads(out)["examples"]) & set(train)  # the default: our own examples
+    code, _, err = run(capsys, *argv, "--pool", "nope")
+    assert code == 1 and err.count("\n") == 1 and "no split 'nope'" in err
+
+
 def test_parse_exit_status_is_1_when_nothing_is_recovered(capsys, tmp_path: Path) -> None:
     f = tmp_path / "junk.txt"
     f.write_text("I'm sorry, I can't help with that.\n")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,6 +34,7 @@ SETTINGS = "generation_settings"  # the sidebar's GenerationSettings, likewise
 TASK = "task"  # the task every page's task picker shows
 FEWSHOT = "fewshot"  # FEWSHOT -> {task: [Example]}: the Playground's editable pool, used by every page
 REFERENCE = "reference"  # REFERENCE -> {task: Example}: the dataset row last loaded into the input form
+REFERENCE_AT = "reference_at"  # REFERENCE_AT -> {task: (split, row index)}: where that row came from
 
 
 # --- process-wide resources ---------------------------------------------------------------------
@@ -212,9 +213,11 @@ def _fill_from_row(task: Task, split: str, index: int) -> None:
     if not rows:
         st.session_state[f"fill_error:{task.name}"] = f"The {split} split is empty."
         return
-    row = rows[min(max(index, 0), len(rows) - 1)]
+    index = min(max(index, 0), len(rows) - 1)
+    row = rows[index]
     set_inputs(task, task.to_input(row.graph))
     st.session_state.setdefault(REFERENCE, {})[task.name] = row
+    st.session_state.setdefault(REFERENCE_AT, {})[task.name] = (split, index)  # for a permalink
     st.session_state.pop(f"fill_error:{task.name}", None)
 
 
@@ -223,6 +226,7 @@ def dataset_filler(task: Task) -> None:
     if err := st.session_state.get(f"fill_error:{task.name}"):
         st.error(err)
     with st.popover("Fill from a dataset row", icon=":material/dataset:"):
+        data_download_offer(f"fill:{task.name}", why="The rows come from the datasets.")
         split = st.selectbox("Split", list(task.splits), key=f"fill_split:{task.name}")
         index = st.number_input("Row", 0, 100000, 0, key=f"fill_row:{task.name}")
         st.button("Fill the form", key=f"fill_go:{task.name}", on_click=_fill_from_row, args=(task, split, int(index)))
@@ -379,3 +383,173 @@ def show_comparison(outcomes: Sequence[Any], reference: Example | None) -> None:
                         st.text("\n".join(items) or "none")
             if oc.scores:
                 show_scores(oc.scores, key=f"cmp_scores_{i}")
+
+
+# --- sharing: the one-file HTML export ----------------------------------------------------------------
+
+
+def export_button(title: str, parts: Sequence[Any] | Callable[[], Sequence[Any]], *, key: str, file_name: str) -> None:
+    """A download button for one HTML file of the example (built when clicked, not on every rerun)."""
+    from cocogen.export import to_html
+
+    st.download_button(
+        "Example (.html)",
+        lambda: to_html(title, parts() if callable(parts) else parts),
+        file_name,
+        "text/html",
+        key=key,
+        icon=":material/share:",
+        help="One file with the code, the graph, problems, metrics and the prompt: opens offline and prints well.",
+    )
+
+
+# --- sharing: permalinks --------------------------------------------------------------------------------
+
+PERMALINK_READ = "permalink_read"  # set once the session's first address has been read
+PERMALINK_WARNINGS = "permalink_warnings"  # what a shared address asked for that could not be used
+AUTORUN = "permalink_autorun"  # the link showed an answer: the opened page produces it again, once
+_SETTING_WIDGETS = {
+    "k": "gs_k",
+    "select": "gs_select",
+    "select_seed": "gs_select_seed",
+    "token_budget": "gs_budget",
+    "max_tokens": "gs_max_tokens",
+    "temperature": "gs_temperature",
+    "top_p": "gs_top_p",
+    "seed": "gs_seed",
+}
+
+
+def apply_permalink() -> None:
+    """Once per session, before any widget is drawn: put the view the address asks for into session state.
+
+    A parameter that cannot be used is named in one warning sentence and left at its default.
+    """
+    if not st.session_state.get(PERMALINK_READ):
+        st.session_state[PERMALINK_READ] = True
+        if params := st.query_params.to_dict():
+            _read_permalink(params)
+    if warnings := st.session_state.get(PERMALINK_WARNINGS):
+        # Shown until dismissed: the reruns of a page that is just opening would otherwise hide them.
+        st.warning(" ".join(warnings), icon=":material/link_off:")
+        st.button("Dismiss", key="permalink_dismiss", on_click=st.session_state.pop, args=(PERMALINK_WARNINGS, None))
+
+
+def _read_permalink(params: Mapping[str, str]) -> None:
+    from cocogen.app.permalink import decode
+    from cocogen.tasks import get_task
+
+    try:
+        view, warnings = decode(params)
+    except Exception:  # noqa: BLE001 - a link must never stop the page from opening
+        log.exception("could not read the address %r", params)
+        st.session_state[PERMALINK_WARNINGS] = ["This link could not be read; showing the defaults."]
+        return
+    if warnings:
+        st.session_state[PERMALINK_WARNINGS] = warnings
+    if view.task is not None:
+        task = get_task(view.task)
+        st.session_state[TASK] = view.task
+        if view.format is not None:
+            st.session_state[f"pg_fmt:{task.name}"] = view.format
+        if view.input:
+            set_inputs(task, view.input)
+        if view.fewshot is not None:
+            st.session_state.setdefault(FEWSHOT, {})[task.name] = list(view.fewshot)
+        if view.reference is not None:
+            _fill_from_row(task, *view.reference)  # also the input: the row's own
+    for name, value in view.settings.items():
+        st.session_state[_SETTING_WIDGETS[name]] = value
+    if view.backend is not None:
+        st.session_state["backend_kind"] = view.backend
+    if view.model is not None:
+        st.session_state["openai_model"] = view.model
+    st.session_state[AUTORUN] = view.generate and view.task is not None
+
+
+def _reference_at(task: Task, values: Mapping[str, Any]) -> tuple[str, int] | None:
+    """Where the reference row came from, while the form still holds that row's input."""
+    row = st.session_state.get(REFERENCE, {}).get(task.name)
+    at = st.session_state.get(REFERENCE_AT, {}).get(task.name)
+    if row is None or at is None:
+        return None
+    try:
+        same = task.to_input(task.query_of(row.graph)) == task.to_input(task.from_input(values))
+    except CocogenError:
+        return None
+    return at if same else None
+
+
+def matching_reference(task: Task, query: Graph | None) -> Example | None:
+    """The dataset row last loaded into the form, while the form still holds its input."""
+    row = st.session_state.get(REFERENCE, {}).get(task.name)
+    if row is None or query is None:
+        return None
+    return row if task.to_input(task.query_of(row.graph)) == task.to_input(query) else None
+
+
+def take_autorun() -> bool:
+    """Whether this run should produce the answer the opened link showed (true once per session)."""
+    return bool(st.session_state.pop(AUTORUN, False))
+
+
+def sync_permalink(task: Task, fmt: str, values: Mapping[str, Any], pool: Sequence[Example], *, answered: bool) -> None:
+    """Keep the address bar a link to this view (task, format, input, settings, edited examples)."""
+    from cocogen.app.permalink import encode
+
+    choice, settings = current()
+    try:
+        default_pool = task.fewshot()
+    except CocogenError:
+        default_pool = []
+    params = encode(
+        task.name, fmt, values, settings, backend=choice.kind, model=choice.model, pool=pool,
+        default_pool=default_pool, generate=answered, reference=_reference_at(task, values),
+    )  # fmt: skip
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+# --- the datasets, downloaded from the app ----------------------------------------------------------------
+
+
+def data_download_offer(key: str, *, why: str = "This needs the datasets.", reset: Sequence[str] = ()) -> bool:
+    """Where data is needed and some is missing: a Download button with a progress bar.
+
+    Returns whether every dataset file is present.  A broken download keeps its part and
+    the next press resumes it (:func:`cocogen.data.download`).  ``reset``: session keys
+    to forget once the data is in (a picker that had nothing to offer before).
+    """
+    from cocogen import data
+    from cocogen.app.download import failure_sentence, offer_text, progress_text
+
+    need = data.missing()
+    error_key = f"{key}_data_error"
+    if not need:
+        st.session_state.pop(error_key, None)
+        return True
+    box = st.container(border=True)
+    box.markdown(f"**{why}** " + offer_text(len(need), len(data.MANIFEST), data.download_size(), str(data.data_dir())))
+    if box.button("Download the datasets", key=f"{key}_data_download", icon=":material/download:", type="primary"):
+        bar = box.progress(0.0, text="Connecting…")
+        shown = [-1]
+
+        def report_progress(done: int, total: int, path: str) -> None:
+            percent = int(100 * done / total) if total else 100
+            if percent != shown[0]:  # one update per percent: a few hundred messages at most
+                shown[0] = percent
+                bar.progress(percent / 100, text=progress_text(done, total, path))
+
+        try:
+            report = data.download(progress=report_progress)
+        except CocogenError as e:  # another download under way, or a folder that cannot be written
+            st.session_state[error_key] = e.user_message()
+        else:
+            if report["ok"]:
+                for stale in (error_key, *reset):
+                    st.session_state.pop(stale, None)
+                st.rerun()
+            st.session_state[error_key] = failure_sentence(report)
+    if err := st.session_state.get(error_key):
+        box.error(err, icon=":material/cloud_off:")
+    return False

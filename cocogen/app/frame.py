@@ -96,6 +96,7 @@ def _declare_pages() -> StreamlitPage:
 
 
 def _draw_sidebar() -> None:
+    c.apply_permalink()  # before any widget: a shared address sets the view
     with st.sidebar:
         _navigation_links()
     sidebar()  # also starts loading the local model in the background

@@ -287,17 +287,26 @@ class ReplayBackend:
     # --- lookup -------------------------------------------------------------------------
 
     def lookup(self, context: RequestContext | None = None, prompt: str = "", stop: Sequence[str] = ()) -> _Record:
-        if context is not None:
-            if context.example_id is not None and str(context.example_id) in self._by_id:
-                return self._by_id[str(context.example_id)]
-            if context.query is not None:
-                fp = fingerprint(_input_of(context))
-                if fp is not None and fp in self._by_fields:
-                    return self._by_fields[fp]
         query = context.query_text if context is not None and context.query_text else None
         if query is None and prompt:
             query = prompt.rsplit(stop[0], 1)[-1] if stop and stop[0] in prompt else prompt
         qk = _query_key(query)
+        # A completion continues the exact query it was recorded for: served for another
+        # query of the same example (ProPara's participants in another order, another
+        # format), it would be read against the wrong lines.  Such a match is refused.
+        elsewhere: _Record | None = None
+        if context is not None:
+            candidates = []
+            if context.example_id is not None and str(context.example_id) in self._by_id:
+                candidates.append(self._by_id[str(context.example_id)])
+            if context.query is not None:
+                fp = fingerprint(_input_of(context))
+                if fp is not None and fp in self._by_fields:
+                    candidates.append(self._by_fields[fp])
+            for rec in candidates:
+                if context.query_text is None or rec.query_text is None or _query_key(rec.query_text) == qk:
+                    return rec
+                elsewhere = elsewhere or rec
         if qk is not None:
             if qk in self._by_query:
                 return self._by_query[qk]
@@ -306,6 +315,13 @@ class ReplayBackend:
             if ends:
                 return self._by_query[max(ends, key=len)]
         what = f"example {context.example_id!r}" if context is not None and context.example_id else "this input"
+        if elsewhere is not None:
+            raise BackendError(
+                f"The recorded completion of {what} in {self.path.name} continues a different prompt "
+                "than this one, so it would be read against the wrong lines.",
+                hint="Replay it with the prompt it was recorded for: the same format, and the paper's copy "
+                "of the rows (split cocogen-dev / cocogen-test).",
+            )
         raise BackendError(
             f"No recorded completion for {what} in {self.path.name} ({len(self)} recorded examples).",
             hint="Replay serves only the examples recorded in the file; pick one of them, or use another backend.",

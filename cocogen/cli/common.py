@@ -116,10 +116,26 @@ def add_prompt_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--select", choices=SELECTIONS, default="fixed", help="example selection")
     p.add_argument("--seed", type=int, default=0, help="seed of the few-shot selection (see --sampling-seed)")
     p.add_argument("--budget", type=int, default=DEFAULT_TOKEN_BUDGET, help="prompt token budget")
+    p.add_argument(
+        "--pool",
+        default="fewshot",
+        metavar="SPLIT",
+        help="where examples are chosen from: 'fewshot' (our own, default) or a dataset split such as "
+        "'train' (the query's own row is never chosen)",
+    )
 
 
-def spec_from_args(args: argparse.Namespace) -> PromptSpec:
-    return PromptSpec(k=args.k, selection=args.select, selection_seed=args.seed, token_budget=args.budget)
+def spec_from_args(args: argparse.Namespace, task: Task | None = None) -> PromptSpec:
+    """The prompt settings; ``--pool SPLIT`` reads that split of ``task``'s dataset as the examples."""
+    pool_name = getattr(args, "pool", "fewshot") or "fewshot"
+    pool = None
+    if pool_name != "fewshot":
+        if task is None:
+            raise ConfigError("--pool needs a task.")
+        pool = tuple(task.load(pool_name))
+        if not pool:
+            raise ConfigError(f"The {pool_name!r} split of {task.name} has no rows to choose examples from.")
+    return PromptSpec(k=args.k, selection=args.select, selection_seed=args.seed, token_budget=args.budget, pool=pool)
 
 
 def params_from_args(args: argparse.Namespace) -> GenerationParams:

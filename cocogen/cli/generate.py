@@ -37,7 +37,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     backend = printing or backend
     with CompletionCache(enabled=not args.no_cache) as cache:
         result = generate(
-            task, fmt, query, backend, spec=spec_from_args(args), params=params_from_args(args), cache=cache
+            task, fmt, query, backend, spec=spec_from_args(args, task), params=params_from_args(args), cache=cache
         )
     if args.json:
         print_json(result.to_dict())

@@ -27,7 +27,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Prints a summary (JSON with ``--json``); exit 1 unless every example finished."""
     task = get_task(args.task)
     fmt = get_format(task, args.format)
-    spec = spec_from_args(args)
+    spec = spec_from_args(args, task)
     params = params_from_args(args)
     if args.limit is not None and args.limit < 0:
         raise ConfigError("--limit must be 0 or more.")

@@ -56,7 +56,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_prompt(args: argparse.Namespace) -> int:
     task, fmt, query = query_from_args(args)
-    prompt = build_prompt(task, fmt, query, spec_from_args(args))
+    prompt = build_prompt(task, fmt, query, spec_from_args(args, task))
     if args.json:
         print_json(
             {

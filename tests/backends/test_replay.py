@@ -57,6 +57,20 @@ def test_a_miss_is_a_clear_backend_error(data_dir: Path) -> None:
     assert not e.value.retryable and "recorded" in e.value.hint
 
 
+def test_a_completion_is_never_served_for_another_prompt_of_its_example(data_dir: Path) -> None:
+    # The dataset's ProPara test split lists participants in another order than the
+    # paper's prompts: the recorded completion's state_0 is another participant there.
+    task = get_task("propara")
+    replay = make_backend("replay", task="propara")
+    ours = {ex.id: ex for ex in task.load("test")}
+    paper = {ex.id: ex for ex in task.load("cocogen-test")}
+    reordered = next(i for i in paper if i in ours and ours[i].graph.participants != paper[i].graph.participants)
+    assert sorted(ours[reordered].graph.participants) == sorted(paper[reordered].graph.participants)
+    with pytest.raises(BackendError, match="continues a different prompt"):
+        generate(task, None, ours[reordered].graph, replay, example_id=reordered)
+    assert generate(task, None, paper[reordered].graph, replay, example_id=reordered).ok
+
+
 def test_no_recording_for_a_task() -> None:
     with pytest.raises(ConfigError, match="No recorded outputs ship for task 'proscript-script'"):
         make_backend("replay", task="proscript-script")
