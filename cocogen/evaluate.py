@@ -112,6 +112,7 @@ class Evaluation:
     rows: list[ExampleScore]
     seconds: float = 0.0
     source: str = ""
+    stats: list[Any] = field(default_factory=list, repr=False)  # the metric's per-row statistics, for resampling
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "seconds": round(self.seconds, 3), **self.score.to_dict()}
@@ -440,7 +441,7 @@ def evaluate_items(
     if not rows:
         raise DataError("nothing to evaluate: no examples")
     score = metric.aggregate(rows, stats, signature=signature)
-    return Evaluation(score, rows, time.perf_counter() - t0)
+    return Evaluation(score, rows, time.perf_counter() - t0, stats=stats)
 
 
 def evaluate_file(

@@ -12,6 +12,7 @@ module                 commands
 :mod:`.run`            ``run``
 :mod:`.evaluation`     ``eval``, ``report``
 :mod:`.data`           ``data``
+:mod:`.grid`           ``grid``
 =====================  ===========================================
 """
 
@@ -22,13 +23,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cocogen.cli import data, evaluation, generate, run, tasks
+from cocogen.cli import data, evaluation, generate, grid, run, tasks
 from cocogen.errors import CocogenError
 
 __all__ = ["main", "build_parser", "COMMAND_GROUPS"]
 
 # Each group adds its subcommands to the parser; the order is the order of `cocogen --help`.
-COMMAND_GROUPS = (tasks, data, generate, run, evaluation)
+COMMAND_GROUPS = (tasks, data, generate, run, evaluation, grid)
 
 
 def build_parser() -> argparse.ArgumentParser:
