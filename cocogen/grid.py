@@ -39,7 +39,7 @@ import numpy as np
 
 from cocogen.backends.base import Backend, GenerationParams
 from cocogen.cache import CompletionCache
-from cocogen.errors import ConfigError
+from cocogen.errors import BackendError, ConfigError
 from cocogen.evaluate import Evaluation, evaluate_file
 from cocogen.metrics.base import ExampleScore
 from cocogen.prompts import SEEDED_SELECTIONS, SELECTIONS, PromptSpec
@@ -62,6 +62,7 @@ __all__ = [
     "summary_csv",
     "differing_rows",
     "bootstrap_ci",
+    "summary_metric",
     "MAX_CELLS",
     "N_RESAMPLES",
 ]
@@ -146,10 +147,14 @@ class GridSpec:
             raise ConfigError(f"Unknown example selection {bad[0]!r}.", hint=f"Choose from: {', '.join(SELECTIONS)}.")
         if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"--seeds must be a whole number, 1 or more, not {self.seeds!r}.")
-        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1):
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
+        ):
             raise ConfigError(f"--limit must be a whole number of rows, 1 or more, not {self.limit!r}.")
         if self.split not in t.splits:
-            raise ConfigError(f"Task {t.name} has no split {self.split!r}.", hint=f"Its splits are: {', '.join(t.splits)}.")
+            raise ConfigError(
+                f"Task {t.name} has no split {self.split!r}.", hint=f"Its splits are: {', '.join(t.splits)}."
+            )
         n = len(plan_cells(self))
         if n > MAX_CELLS:
             raise ConfigError(f"This grid has {n} cells, more than {MAX_CELLS}; shorten a list or --seeds.")
@@ -213,7 +218,8 @@ def run_grid(
     ConfigError
         Bad settings (before any cell runs), or a cell file of other settings.
     BackendError
-        When a cell's run had to stop; the cells before it are complete on disk.
+        When a cell's run had to stop or some of its examples failed; the cells before it
+        are complete on disk, and so are the examples of this one that finished.
     """
     t = spec.check()
     out = Path(out_dir)
@@ -241,7 +247,9 @@ def run_grid(
             backend,
             rows,
             out / cell.file_name(t.name),
-            spec=PromptSpec(k=cell.k, selection=cell.selection, selection_seed=cell.seed, token_budget=spec.token_budget),
+            spec=PromptSpec(
+                k=cell.k, selection=cell.selection, selection_seed=cell.seed, token_budget=spec.token_budget
+            ),
             params=params,
             concurrency=concurrency,
             rpm=rpm,
@@ -254,8 +262,14 @@ def run_grid(
         summaries.append(summary)
         if on_progress is not None:
             on_progress(GridProgress(i, len(cells), cell, summary.total - summary.remaining, summary.total, summary))
-        if not summary.complete:
-            break  # a failed example stops the grid here: re-running retries it before going on
+        if summary.failed:
+            # Stop here rather than score a cell with holes: re-running retries it before going on.
+            first = summary.failures[0]["message"] if summary.failures else "no message"
+            raise BackendError(
+                f"Cell {cell.name} did not finish: {summary.failed} of {summary.total} examples failed; "
+                f"the first error was: {first}",
+                hint="Fix the cause and run the grid again: finished cells and examples are kept.",
+            )
     return summaries
 
 
@@ -273,9 +287,21 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n, size=(n_resamples, n))
     values = np.array([statistic(idx) for idx in draws], dtype=float)
+    if np.isnan(values).all():
+        return (math.nan, math.nan)
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.nanpercentile(values, [tail, 100 - tail])
     return (float(low), float(high))
+
+
+def summary_metric(t: Task) -> str:
+    """The key of the task's headline figure in an aggregate score.
+
+    That is the metric's ``main`` unless the metric names a ``corpus_main`` (a per-example key
+    and its corpus figure can differ, e.g. a per-paragraph F1 against the official overall F1).
+    """
+    metric = t.metric()
+    return str(getattr(metric, "corpus_main", metric.main))
 
 
 def _finite(x: float | None) -> float | None:
@@ -379,7 +405,9 @@ class GridSummary:
         for c in self.cells:
             if c.cell.name == name:
                 return c
-        raise ConfigError(f"The grid has no finished cell {name!r}.", hint=f"Its cells: {', '.join(c.cell.name for c in self.cells)}.")
+        raise ConfigError(
+            f"The grid has no finished cell {name!r}.", hint=f"Its cells: {', '.join(c.cell.name for c in self.cells)}."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -420,7 +448,7 @@ def summarize_grid(
     """
     t0 = time.perf_counter()
     t = spec.check()
-    main = t.metric().main
+    main = summary_metric(t)
     n_rows = len(t.load(spec.split)[: spec.limit] if spec.limit else t.load(spec.split))
     out = Path(out_dir)
     scored: list[CellScore] = []
@@ -441,7 +469,7 @@ def summarize_grid(
             points.append(GridPoint(fmt, k, selection, only.value, only.parse_rate, only.ci, "rows", only.n, group))
             continue
         values = np.array([math.nan if c.value is None else c.value for c in group], dtype=float)
-        ci = bootstrap_ci(lambda idx: float(values[idx].mean()), len(values), n_resamples=n_resamples)
+        ci = bootstrap_ci(lambda idx, v=values: float(v[idx].mean()), len(values), n_resamples=n_resamples)
         value = None if np.isnan(values).any() else float(values.mean())
         parse = float(np.mean([c.parse_rate for c in group]))
         points.append(GridPoint(fmt, k, selection, value, parse, ci, "seeds", group[0].n, group))
@@ -455,11 +483,26 @@ def summarize_grid(
             f"{' and '.join(unseeded)} selection does not depend on the selection seed: run once, not {spec.seeds} times"
         )
     if missing:
-        notes.append(f"{len(missing)} of {len(missing) + len(scored)} cells are not finished: run the grid again to go on")
+        notes.append(
+            f"{len(missing)} of {len(missing) + len(scored)} cells are not finished: run the grid again to go on"
+        )
     return GridSummary(spec, main, scored, points, missing, notes, time.perf_counter() - t0)
 
 
-_CSV_COLUMNS = ("task", "format", "k", "selection", "metric", "value", "ci_low", "ci_high", "ci_over", "parse_rate", "n", "seeds")
+_CSV_COLUMNS = (
+    "task",
+    "format",
+    "k",
+    "selection",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "ci_over",
+    "parse_rate",
+    "n",
+    "seeds",
+)
 
 
 def summary_csv(summary: GridSummary) -> str:
@@ -510,4 +553,3 @@ def differing_rows(a: CellScore, b: CellScore, metric: str, *, only_different: b
             }
         )
     return out
-

@@ -95,7 +95,10 @@ def cmd_grid(args: argparse.Namespace) -> int:
         _print_table(summary)
         print(f"{json_path}, {csv_path}")
     if summary.missing:
-        print(f"{len(summary.missing)} cells not finished ({', '.join(summary.missing)}); re-run to go on.", file=sys.stderr)
+        print(
+            f"{len(summary.missing)} cells not finished ({', '.join(summary.missing)}); re-run to go on.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
