@@ -43,7 +43,7 @@ from cocogen.errors import BackendError, ConfigError
 from cocogen.evaluate import Evaluation, evaluate_file
 from cocogen.metrics.base import ExampleScore
 from cocogen.prompts import SEEDED_SELECTIONS, SELECTIONS, PromptSpec
-from cocogen.runs import RunProgress, RunSummary, run_batch
+from cocogen.runs import RunProgress, RunSummary, read_run, run_batch
 from cocogen.settings import DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import Task, get_task
 
@@ -422,20 +422,18 @@ class GridSummary:
         }
 
 
-def _score_cell(t: Task, cell: Cell, path: Path, main: str, n_resamples: int) -> CellScore:
-    ev = evaluate_file(path)
+def _score_cell(t: Task, cell: Cell, path: Path, main: str, n_resamples: int, ids: list[str]) -> CellScore:
+    ev = evaluate_file(path, ids=ids)  # the grid's rows only: a cell's file may hold more from a larger grid
     value = ev.score.values.get(main)
     ci = bootstrap_ci(_row_statistic(t, ev, main), len(ev.rows), n_resamples=n_resamples)
     return CellScore(cell, str(path), ev.score.n, value, ev.score.parse_rate, ci, list(ev.rows))
 
 
-def _is_finished(path: Path, expected: int) -> bool:
-    from cocogen.runs import read_run
-
-    if not path.exists():
+def _is_finished(path: Path, ids: list[str]) -> bool:
+    if not path.is_file():
         return False
     run = read_run(path)
-    return len(run.ok_ids) >= expected and run.header is not None
+    return run.header is not None and set(ids) <= run.ok_ids
 
 
 def summarize_grid(
@@ -449,14 +447,14 @@ def summarize_grid(
     t0 = time.perf_counter()
     t = spec.check()
     main = summary_metric(t)
-    n_rows = len(t.load(spec.split)[: spec.limit] if spec.limit else t.load(spec.split))
+    ids = [str(ex.id) for ex in t.load(spec.split)[: spec.limit]]
     out = Path(out_dir)
     scored: list[CellScore] = []
     missing: list[str] = []
     for cell in plan_cells(spec):
         path = out / cell.file_name(t.name)
-        if _is_finished(path, n_rows) or (include_unfinished and path.exists()):
-            scored.append(_score_cell(t, cell, path, main, n_resamples))
+        if _is_finished(path, ids) or (include_unfinished and path.is_file()):
+            scored.append(_score_cell(t, cell, path, main, n_resamples, ids))
         else:
             missing.append(cell.name)
     points: list[GridPoint] = []

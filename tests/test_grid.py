@@ -225,3 +225,16 @@ def test_local_grid_makes_four_run_files_scored_as_eval_scores_them(
     capsys.readouterr()
     assert main(argv) == 0  # a finished grid: nothing generated, no file rewritten
     assert {p: p.stat().st_mtime_ns for p in out.glob("*.jsonl")} == stamps
+
+
+def test_a_smaller_grid_scores_only_its_own_rows_of_a_larger_cell_file(data_dir: Path, tmp_path: Path) -> None:
+    from cocogen.evaluate import evaluate_file
+
+    big = GridSpec("propara", ("code",), (2,), ("fixed",), "cocogen-test", limit=6)
+    run_grid(big, make_backend("replay", task="propara"), tmp_path)
+    small = GridSpec("propara", ("code",), (2,), ("fixed",), "cocogen-test", limit=3)
+    assert run_grid(small, make_backend("replay", task="propara"), tmp_path)[0].ok == 0
+    (cell,) = summarize_grid(small, tmp_path, n_resamples=20).cells
+    first3 = [r.id for r in evaluate_file(cell.path).rows][:3]
+    assert cell.n == 3 and [r.id for r in cell.rows] == first3
+    assert cell.value == evaluate_file(cell.path, ids=first3).score.values["f1"]
