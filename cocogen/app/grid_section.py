@@ -110,7 +110,7 @@ def _row_metric(summary: GridSummary) -> str:
 
 def grid_section(task: Task) -> None:
     """The ablation grid: formats × k × selection over the first rows of a split, with the sidebar's model."""
-    st.subheader("Ablation grid")
+    st.header("Ablation grid")
     st.caption(
         "The paper's ablations on the sidebar's model: each cell (format, k, selection, seed) is a resumable run "
         "file; running the same grid again reuses every finished cell. Selection seeds apply to random selection "

@@ -29,7 +29,7 @@ def _run_grid(at, formats: list[str], ks: list[int], rows: int):  # type: ignore
 
 def test_evaluate_grid_runs_charts_and_compares_two_cells(data_dir: Path, tmp_path: Path) -> None:
     at = start("evaluate", backend="replay", task="explagraphs")
-    assert "Ablation grid" in [s.value for s in at.main.subheader]
+    assert "Ablation grid" in [h.value for h in at.main.header]
     job = _run_grid(at, ["code", "text"], [2, 4], 3)
     assert job.state == "done" and job.error is None and not at.error
     files = sorted(job.out.glob("explagraphs.*.jsonl"))
