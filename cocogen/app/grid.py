@@ -160,7 +160,7 @@ def metric_by_k_chart(summary: GridSummary) -> Any:
     label = metric_label(summary.metric)
     data = pd.DataFrame(points_table(summary)).rename(columns={label: "value"})
     base = alt.Chart(data).encode(
-        x=alt.X("k:O", title="few-shot examples (k)"),
+        x=alt.X("k:O", title="few-shot examples (k)", axis=alt.Axis(labelAngle=0)),
         color=alt.Color("format:N"),
     )
     band = base.mark_errorbar(ticks=True).encode(y=alt.Y("CI low:Q", title=label), y2="CI high:Q")
@@ -178,7 +178,10 @@ def heatmap_chart(summary: GridSummary, k: int) -> Any:
 
     label = metric_label(summary.metric)
     data = pd.DataFrame([r for r in points_table(summary) if r["k"] == k]).rename(columns={label: "value"})
-    base = alt.Chart(data).encode(x=alt.X("selection:N", title="selection"), y=alt.Y("format:N", title="format"))
+    base = alt.Chart(data).encode(
+        x=alt.X("selection:N", title="selection", axis=alt.Axis(labelAngle=0)), y=alt.Y("format:N", title="format")
+    )
     rect = base.mark_rect().encode(color=alt.Color("value:Q", title=label, scale=alt.Scale(scheme="blues")))
     text = base.mark_text(fontSize=14).encode(text=alt.Text("value:Q", format=".1f"))
-    return (rect + text).properties(height=60 * max(1, data["format"].nunique()), title=f"{label} at k = {k}")
+    # Sized by steps (a fixed size per row and column), not stretched to the container's width.
+    return (rect + text).properties(width=alt.Step(140), height=alt.Step(48), title=f"{label} at k = {k}")

@@ -73,10 +73,10 @@ def _show_summary(summary: GridSummary) -> None:
     for note in summary.notes:
         st.caption(note)
     st.markdown(f"**{label} against k, one line per format** (bars: 95% intervals)")
-    st.altair_chart(metric_by_k_chart(summary), key="ev_grid_by_k")
+    st.altair_chart(metric_by_k_chart(summary), key="ev_grid_by_k", width="content")
     ks = sorted({p.k for p in summary.points})
     k = st.selectbox("Heat map at k", ks, index=len(ks) - 1, key="ev_grid_heat_k")
-    st.altair_chart(heatmap_chart(summary, int(k)), key="ev_grid_heat")
+    st.altair_chart(heatmap_chart(summary, int(k)), key="ev_grid_heat", width="content")
 
     names = [cs.cell.name for cs in summary.cells]
     if len(names) >= 2:
