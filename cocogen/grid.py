@@ -61,6 +61,7 @@ __all__ = [
     "write_summary",
     "summary_csv",
     "differing_rows",
+    "paired_difference",
     "bootstrap_ci",
     "summary_metric",
     "MAX_CELLS",
@@ -551,3 +552,19 @@ def differing_rows(a: CellScore, b: CellScore, metric: str, *, only_different: b
             }
         )
     return out
+
+
+def paired_difference(a: CellScore, b: CellScore, metric: str, *, n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
+    """The mean per-example difference ``b − a`` of ``metric`` over the examples both cells scored,
+    with a paired percentile bootstrap interval (the same resampled rows for both cells).
+
+    Narrower than comparing the two cells' own intervals: what varies between examples
+    (an easy script, a hard one) cancels out.
+    """
+    left = {r.id: r.values.get(metric) for r in a.rows}
+    pairs = [(left[r.id], r.values.get(metric)) for r in b.rows if r.id in left]
+    diffs = np.array([vb - va for va, vb in pairs if va is not None and vb is not None], dtype=float)
+    if not len(diffs):
+        return {"n": 0, "mean": None, "ci_low": None, "ci_high": None}
+    low, high = bootstrap_ci(lambda idx: float(diffs[idx].mean()), len(diffs), n_resamples=n_resamples)
+    return {"n": int(len(diffs)), "mean": float(diffs.mean()), "ci_low": _finite(low), "ci_high": _finite(high)}

@@ -278,6 +278,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("grid-select-unknown", GRID + ["--select", "fixed,best", "--out", "{dir}/g"], ["selection 'best'"]),
     ("grid-seeds-0", GRID + ["--seeds", "0", "--out", "{dir}/g"], ["--seeds"]),
     ("grid-limit-0", GRID + ["--limit", "0", "--out", "{dir}/g"], ["--limit"]),
+    ("grid-budget-0", GRID + ["--budget", "0", "--out", "{dir}/g"], ["token budget"]),
     ("grid-split-unknown", GRID + ["--split", "nope", "--out", "{dir}/g"], ["no split 'nope'"]),
     ("grid-task-unknown", ["grid", "--task", "nope", "--split", "dev", "--out", "{dir}/g"], ["nope"]),
     ("grid-too-many-cells", GRID + ["--k", ",".join(str(i) for i in range(1, 41)), "--select", "fixed,random",

@@ -12,7 +12,7 @@ import streamlit as st
 
 from cocogen.app import components as c
 from cocogen.app.grid import GridJob, grid_dir, heatmap_chart, metric_by_k_chart, metric_label, points_table, scale_of
-from cocogen.grid import GridSpec, GridSummary, differing_rows, summary_csv
+from cocogen.grid import GridSpec, GridSummary, differing_rows, paired_difference, summary_csv
 from cocogen.prompts import SELECTIONS
 from cocogen.tasks.base import Task
 
@@ -92,6 +92,14 @@ def _show_summary(summary: GridSummary) -> None:
             for key in (left, right, "difference"):
                 if r.get(key) is not None:
                     r[key] = r[key] * s
+        diff = paired_difference(summary.cell(left), summary.cell(right), row_metric)
+        if diff["mean"] is not None:
+            ci = (
+                ""
+                if diff["ci_low"] is None
+                else f" (95% paired interval {diff['ci_low'] * s:.1f} to {diff['ci_high'] * s:.1f})"
+            )
+            st.caption(f"Mean difference B − A over {diff['n']} examples: {diff['mean'] * s:+.1f}{ci}.")
         st.caption(f"{metric_label(row_metric)} per example; {len(rows)} rows shown.")
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="ev_grid_pair")
     d = st.columns(3)
