@@ -437,13 +437,10 @@ def _is_finished(path: Path, ids: list[str]) -> bool:
     return run.header is not None and set(ids) <= run.ok_ids
 
 
-def summarize_grid(
-    spec: GridSpec, out_dir: str | Path, *, n_resamples: int = N_RESAMPLES, include_unfinished: bool = False
-) -> GridSummary:
-    """Score the grid's run files in ``out_dir`` (cells not finished are listed as missing).
+def summarize_grid(spec: GridSpec, out_dir: str | Path, *, n_resamples: int = N_RESAMPLES) -> GridSummary:
+    """Score the grid's run files in ``out_dir``: the cells whose file holds every row asked for.
 
-    ``include_unfinished`` scores a cell whose file has only part of the rows (the
-    missing rows count as failures, as ``cocogen eval`` counts them).
+    The others are listed as missing (running the grid again completes them).
     """
     t0 = time.perf_counter()
     t = spec.check()
@@ -454,7 +451,7 @@ def summarize_grid(
     missing: list[str] = []
     for cell in plan_cells(spec):
         path = out / cell.file_name(t.name)
-        if _is_finished(path, ids) or (include_unfinished and path.is_file()):
+        if _is_finished(path, ids):
             scored.append(_score_cell(t, cell, path, main, n_resamples, ids))
         else:
             missing.append(cell.name)
