@@ -528,7 +528,10 @@ def write_summary(summary: GridSummary, out_dir: str | Path) -> tuple[Path, Path
 
 
 def differing_rows(a: CellScore, b: CellScore, metric: str, *, only_different: bool = True) -> list[dict[str, Any]]:
-    """Two cells' per-example ``metric`` side by side (by example id), optionally only where they differ."""
+    """Two cells' per-example ``metric`` side by side (by example id), optionally only where they differ.
+
+    Columns ``A`` and ``B`` are the two cells (they may share a name: one cell of two grids).
+    """
     right = {r.id: r for r in b.rows}
     out = []
     for r in a.rows:
@@ -541,11 +544,11 @@ def differing_rows(a: CellScore, b: CellScore, metric: str, *, only_different: b
         out.append(
             {
                 "id": r.id,
-                a.cell.name: va,
-                b.cell.name: vb,
-                "difference": None if va is None or vb is None else vb - va,
-                f"{a.cell.name} parsed": r.parsed,
-                f"{b.cell.name} parsed": other.parsed if other else None,
+                "A": va,
+                "B": vb,
+                "B − A": None if va is None or vb is None else vb - va,
+                "A parsed": r.parsed,
+                "B parsed": other.parsed if other else None,
             }
         )
     return out

@@ -30,8 +30,10 @@ from cocogen.grid import (
 )
 from cocogen.runs import read_run
 
+# A replay answers only the prompts its recordings continue (the code format), so the replay
+# grid's two axes are k and selection.
 REPLAY_GRID = ["grid", "--task", "explagraphs", "--split", "cocogen-dev", "--limit", "4", "--backend", "replay",
-               "--formats", "code,text", "--k", "2,4", "--select", "fixed", "--no-progress"]  # fmt: skip
+               "--formats", "code", "--k", "2,4", "--select", "fixed,knn", "--no-progress"]  # fmt: skip
 
 
 def _eval_json(path: Path, capsys: pytest.CaptureFixture) -> dict:
@@ -64,8 +66,8 @@ def test_replay_grid_makes_one_run_file_per_cell_scored_as_eval_scores_it(
     out = tmp_path / "grid"
     assert main(REPLAY_GRID + ["--out", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "edge F1" in table and "code" in table and "text" in table
-    names = ["code.k2.fixed", "code.k4.fixed", "text.k2.fixed", "text.k4.fixed"]
+    assert "edge F1" in table and "code" in table and "knn" in table
+    names = ["code.k2.fixed", "code.k2.knn", "code.k4.fixed", "code.k4.knn"]
     summary = _check_cells_equal_eval(out, "explagraphs", names, capsys)
     # Each cell is an ordinary run file whose header holds the cell's own prompt settings.
     for cell in summary["cells"]:
@@ -91,7 +93,7 @@ def test_a_killed_grid_resumes_without_rerunning_finished_cells(
     cut.write_bytes(b"".join(lines[:2]) + lines[2][: len(lines[2]) // 2])  # killed mid-write after one record
     kept = [p for p in files if p not in (deleted, cut)]
 
-    spec = GridSpec("explagraphs", ("code", "text"), (2, 4), ("fixed",), "cocogen-dev", limit=4)
+    spec = GridSpec("explagraphs", ("code",), (2, 4), ("fixed", "knn"), "cocogen-dev", limit=4)
     summaries = run_grid(spec, make_backend("replay", task="explagraphs"), out)
     by_path = {Path(s.path).name: s for s in summaries}
     for p in kept:  # finished cells: nothing generated, the file not touched
@@ -189,19 +191,39 @@ def test_bootstrap_ci_of_a_mean_brackets_it_and_narrows_with_more_rows() -> None
     assert all(np.isnan(bootstrap_ci(lambda idx: 0.0, 1)))
 
 
+def _two_cells_one_answer_apart(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The same replayed cell twice, the second with one example's answer emptied (another model, in effect)."""
+    spec = GridSpec("propara", ("code",), (2,), ("fixed",), "cocogen-test", limit=5)
+    for d in ("a", "b"):
+        run_grid(spec, make_backend("replay", task="propara"), tmp_path / d)
+    path = tmp_path / "b" / "propara.code.k2.fixed.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[2])
+    record["completion"] = ""
+    lines[2] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    (a,) = summarize_grid(spec, tmp_path / "a", n_resamples=50).cells
+    (b,) = summarize_grid(spec, tmp_path / "b", n_resamples=50).cells
+    return a, b, record["id"]
+
+
 def test_differing_rows_lists_only_the_examples_whose_scores_differ(data_dir: Path, tmp_path: Path) -> None:
-    spec = GridSpec("propara", ("code", "text"), (2,), ("fixed",), "cocogen-test", limit=5)
-    run_grid(spec, make_backend("replay", task="propara"), tmp_path)
-    a, b = summarize_grid(spec, tmp_path, n_resamples=50).cells
+    a, b, edited = _two_cells_one_answer_apart(tmp_path)
     every = differing_rows(a, b, "process_f1", only_different=False)
-    differ = differing_rows(a, b, "process_f1")
-    assert [r["id"] for r in every] == [r.id for r in a.rows]
-    assert {r["id"] for r in differ} == {
-        r["id"]
-        for r in every
-        if r[a.cell.name] != r[b.cell.name] or r[f"{a.cell.name} parsed"] != r[f"{b.cell.name} parsed"]
-    }
+    assert sorted(r["id"] for r in every) == sorted(r.id for r in a.rows)
+    (only,) = differing_rows(a, b, "process_f1")
+    assert only["id"] == edited and only["A"] > only["B"] and only["B − A"] == only["B"] - only["A"]
     assert differing_rows(a, a, "process_f1") == []
+
+
+def test_paired_difference_is_the_mean_of_per_example_differences(data_dir: Path, tmp_path: Path) -> None:
+    a, b, edited = _two_cells_one_answer_apart(tmp_path)
+    d = paired_difference(a, b, "process_f1", n_resamples=200)
+    left = {r.id: r.values["process_f1"] for r in a.rows}
+    expected = [r.values["process_f1"] - left[r.id] for r in b.rows]
+    assert d["n"] == 5 and d["mean"] == pytest.approx(sum(expected) / 5) and d["mean"] < 0
+    assert d["ci_low"] <= d["mean"] <= d["ci_high"]
+    assert paired_difference(a, a, "process_f1")["mean"] == 0.0
 
 
 @pytest.mark.parametrize(
@@ -241,15 +263,3 @@ def test_a_smaller_grid_scores_only_its_own_rows_of_a_larger_cell_file(data_dir:
     first3 = [ex.id for ex in get_task("propara").load("cocogen-test")[:3]]
     assert cell.n == 3 and sorted(r.id for r in cell.rows) == sorted(first3)
     assert cell.value == evaluate_file(cell.path, ids=first3).score.values["f1"]
-
-
-def test_paired_difference_is_the_mean_of_per_example_differences(data_dir: Path, tmp_path: Path) -> None:
-    spec = GridSpec("propara", ("code", "text"), (2,), ("fixed",), "cocogen-test", limit=6)
-    run_grid(spec, make_backend("replay", task="propara"), tmp_path)
-    a, b = summarize_grid(spec, tmp_path, n_resamples=20).cells
-    d = paired_difference(a, b, "process_f1", n_resamples=200)
-    left = {r.id: r.values["process_f1"] for r in a.rows}
-    expected = [r.values["process_f1"] - left[r.id] for r in b.rows]
-    assert d["n"] == 6 and d["mean"] == pytest.approx(sum(expected) / 6)
-    assert d["ci_low"] <= d["mean"] <= d["ci_high"]
-    assert paired_difference(a, a, "process_f1")["mean"] == 0.0

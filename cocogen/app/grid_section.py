@@ -89,7 +89,7 @@ def _show_summary(summary: GridSummary) -> None:
         rows = differing_rows(summary.cell(left), summary.cell(right), row_metric, only_different=only)
         s = scale_of(row_metric)
         for r in rows:
-            for key in (left, right, "difference"):
+            for key in ("A", "B", "B − A"):
                 if r.get(key) is not None:
                     r[key] = r[key] * s
         diff = paired_difference(summary.cell(left), summary.cell(right), row_metric)

@@ -13,10 +13,11 @@ from tests.app.support import start
 DEADLINE_S = 120
 
 
-def _run_grid(at, formats: list[str], ks: list[int], rows: int):  # type: ignore[no-untyped-def]
-    at.multiselect(key="ev_grid_formats:explagraphs").set_value(formats).run()
+def _run_grid(at, selections: list[str], ks: list[int], rows: int):  # type: ignore[no-untyped-def]
+    # A replay answers only the prompts its recordings continue: the code format.
+    at.multiselect(key="ev_grid_formats:explagraphs").set_value(["code"]).run()
     at.multiselect(key="ev_grid_k").set_value(ks).run()
-    at.multiselect(key="ev_grid_select").set_value(["fixed"]).run()
+    at.multiselect(key="ev_grid_select").set_value(selections).run()
     at.selectbox(key="ev_grid_split:explagraphs").set_value("cocogen-dev").run()  # the rows Codex answered
     at.number_input(key="ev_grid_rows").set_value(rows).run()
     at.button(key="ev_grid_run").click().run()
@@ -30,10 +31,10 @@ def _run_grid(at, formats: list[str], ks: list[int], rows: int):  # type: ignore
 def test_evaluate_grid_runs_charts_and_compares_two_cells(data_dir: Path, tmp_path: Path) -> None:
     at = start("evaluate", backend="replay", task="explagraphs")
     assert "Ablation grid" in [h.value for h in at.main.header]
-    job = _run_grid(at, ["code", "text"], [2, 4], 3)
+    job = _run_grid(at, ["fixed", "knn"], [2, 4], 3)
     assert job.state == "done" and job.error is None and not at.error
     files = sorted(job.out.glob("explagraphs.*.jsonl"))
-    assert [p.name for p in files] == [f"explagraphs.{f}.k{k}.fixed.jsonl" for f in ("code", "text") for k in (2, 4)]
+    assert [p.name for p in files] == [f"explagraphs.code.k{k}.{s}.jsonl" for k in (2, 4) for s in ("fixed", "knn")]
     assert job.out.is_relative_to(tmp_path / "runs")
 
     table = at.dataframe[0].value
@@ -45,9 +46,9 @@ def test_evaluate_grid_runs_charts_and_compares_two_cells(data_dir: Path, tmp_pa
     spec = json.loads(charts[0].proto.spec)
     assert "facet" in spec or "spec" in spec
 
-    # Side by side: every row, then only those that differ (none: replay answers every prompt alike).
+    # Side by side: every row, then only those that differ (a replay answers every prompt alike).
     at.selectbox(key="ev_grid_a").set_value("code.k2.fixed").run()
-    at.selectbox(key="ev_grid_b").set_value("text.k4.fixed").run()
+    at.selectbox(key="ev_grid_b").set_value("code.k4.knn").run()
     at.checkbox(key="ev_grid_differ").uncheck().run()
     assert len(at.dataframe[1].value) == 3
     at.checkbox(key="ev_grid_differ").check().run()
@@ -64,10 +65,10 @@ def test_evaluate_grid_runs_charts_and_compares_two_cells(data_dir: Path, tmp_pa
 
 def test_evaluate_grid_again_reuses_finished_cells(data_dir: Path) -> None:
     at = start("evaluate", backend="replay", task="explagraphs")
-    first = _run_grid(at, ["code"], [2], 2)
+    first = _run_grid(at, ["fixed"], [2], 2)
     cell = first.out / "explagraphs.code.k2.fixed.jsonl"
     stamp = (cell.stat().st_mtime_ns, cell.read_bytes())
-    second = _run_grid(at, ["code"], [2, 4], 2)  # one more k: one more cell, the first untouched
+    second = _run_grid(at, ["fixed"], [2, 4], 2)  # one more k: one more cell, the first untouched
     assert second.out == first.out
     assert (cell.stat().st_mtime_ns, cell.read_bytes()) == stamp
     assert len(at.dataframe[0].value) == 2
