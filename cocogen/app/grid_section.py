@@ -125,8 +125,13 @@ def grid_section(task: Task) -> None:
         "only (fixed and knn do not depend on the seed)."
     )
     cols = st.columns([3, 2, 3])
-    formats = cols[0].multiselect("Grid formats", list(task.formats), default=list(task.formats)[:1] + [
-        n for n, f in task.formats.items() if f.kind == "text"][:1], key=f"ev_grid_formats:{task.name}")  # fmt: skip
+    choice, _ = c.current()
+    default = list(task.formats)[:1]  # the paper's code format, and the text baseline beside it
+    if choice.kind != "replay":  # a replay answers only the prompts its recordings continue (code)
+        default += [n for n, f in task.formats.items() if f.kind == "text"][:1]
+    formats = cols[0].multiselect(
+        "Grid formats", list(task.formats), default=default, key=f"ev_grid_formats:{task.name}"
+    )
     ks = cols[1].multiselect("k", list(K_CHOICES), default=[2, 8], key="ev_grid_k")
     selections = cols[2].multiselect("Selection", list(SELECTIONS), default=["fixed", "knn"], key="ev_grid_select")
     cols = st.columns([2, 1, 1])
