@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,7 @@ class Evaluation:
     rows: list[ExampleScore]
     seconds: float = 0.0
     source: str = ""
+    stats: list[Any] = field(default_factory=list, repr=False)  # the metric's per-row statistics, for resampling
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "seconds": round(self.seconds, 3), **self.score.to_dict()}
@@ -440,7 +441,7 @@ def evaluate_items(
     if not rows:
         raise DataError("nothing to evaluate: no examples")
     score = metric.aggregate(rows, stats, signature=signature)
-    return Evaluation(score, rows, time.perf_counter() - t0)
+    return Evaluation(score, rows, time.perf_counter() - t0, stats=stats)
 
 
 def evaluate_file(
@@ -451,8 +452,13 @@ def evaluate_file(
     convention: str = "prompt",
     fmt: str | None = None,
     ged_timeout: float | None = None,
+    ids: Collection[str] | None = None,
 ) -> Evaluation:
-    """Evaluate one predictions file (see the module docstring for formats and references)."""
+    """Evaluate one predictions file (see the module docstring for formats and references).
+
+    ``ids`` scores only the examples with those ids (a grid asking for the first rows of a
+    run file that holds more); ``None`` scores every one.
+    """
     options = MetricOptions(convention=convention, ged_timeout=ged_timeout)  # type: ignore[arg-type]
     pred = load_predictions(predictions, task, fmt)
     t = get_task(pred.task)
@@ -462,6 +468,9 @@ def evaluate_file(
         items, unmatched = _apply_references(t, pred, _load_references(t, references))
     elif pred.kind == "run":
         items = _labels_from_split(t, pred)
+    if ids is not None:
+        wanted = {str(i) for i in ids}
+        items = [it for it in items if it.id in wanted]
     sig = make_signature(
         task=pred.task,
         fmt=pred.format,

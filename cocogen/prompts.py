@@ -27,11 +27,15 @@ __all__ = [
     "build_prompt",
     "select_examples",
     "SELECTIONS",
+    "SEEDED_SELECTIONS",
     "approx_token_count",
     "query_words",
 ]
 
 SELECTIONS = ("fixed", "random", "knn")
+# Selections whose examples change with the selection seed (see select_examples: fixed takes
+# the first k, knn the nearest k with ties broken by position).
+SEEDED_SELECTIONS = ("random",)
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 

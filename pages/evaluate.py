@@ -9,6 +9,7 @@ import streamlit as st
 
 from cocogen.app import components as c
 from cocogen.app.frame import page, page_frame
+from cocogen.app.grid_section import grid_section
 from cocogen.app.inspection import main_metric
 from cocogen.app.jobs import BatchJob, run_path
 from cocogen.errors import CocogenError
@@ -235,3 +236,6 @@ if jobs:
         show_evaluation(jobs)
 else:
     st.info("Choose formats and a split, then **Run**. Each format is a separate, resumable run file.")
+
+st.divider()
+grid_section(task)

@@ -129,6 +129,10 @@ def files(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         p = d / (name + (".tsv" if name.startswith("answers") else ".jsonl"))
         p.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
         out[name] = str(p)
+    foreign = d / "grid-foreign"  # a grid folder whose first cell's file is not a run file
+    foreign.mkdir()
+    (foreign / "explagraphs.code.k2.fixed.jsonl").write_text("notes, not a run\n", encoding="utf-8")
+    out["grid-foreign"] = str(foreign)
     return out
 
 
@@ -144,6 +148,7 @@ def _slot(name: str) -> str:
 RUN = ["run", "--task", "explagraphs", "--split", "cocogen-dev", "--limit", "2", "--backend", "replay", "--no-progress"]
 GEN_EG = ["generate", "--task", "explagraphs", "--backend", "replay", "--input", EG_INPUT, "--model"]
 GEN_PP = ["generate", "--task", "propara", "--backend", "replay", "--input", PP_INPUT, "--model"]
+GRID = ["grid", "--task", "explagraphs", "--split", "cocogen-dev", "--limit", "2", "--backend", "replay", "--no-progress"]
 
 CASES: list[tuple[str, list[str], list[str]]] = [
     # --input: not UTF-8, too deep, not an object, not readable
@@ -264,6 +269,25 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["--timeout"]),  # fmt: skip
     ("generate-timeout-inf", ["generate", "--task", "explagraphs", "--backend", "replay", "--timeout", "inf",
                               "--input", EG_INPUT], ["--timeout"]),  # fmt: skip
+    ("grid-k-0", GRID + ["--k", "0,2", "--out", "{dir}/g"], ["k of a grid", "1 or more"]),
+    ("grid-k-word", GRID + ["--k", "two", "--out", "{dir}/g"], ["--k", "whole numbers"]),
+    ("grid-k-empty-item", GRID + ["--k", "2,,4", "--out", "{dir}/g"], ["--k", "no empty item"]),
+    ("grid-k-repeated", GRID + ["--k", "2,2", "--out", "{dir}/g"], ["--k lists 2 more than once"]),
+    ("grid-formats-unknown", GRID + ["--formats", "code,yaml", "--out", "{dir}/g"], ["no format 'yaml'"]),
+    ("grid-formats-empty", GRID + ["--formats", "", "--out", "{dir}/g"], ["--formats"]),
+    ("grid-select-unknown", GRID + ["--select", "fixed,best", "--out", "{dir}/g"], ["selection 'best'"]),
+    ("grid-seeds-0", GRID + ["--seeds", "0", "--out", "{dir}/g"], ["--seeds"]),
+    ("grid-limit-0", GRID + ["--limit", "0", "--out", "{dir}/g"], ["--limit"]),
+    ("grid-budget-0", GRID + ["--budget", "0", "--out", "{dir}/g"], ["token budget"]),
+    ("grid-split-unknown", GRID + ["--split", "nope", "--out", "{dir}/g"], ["no split 'nope'"]),
+    ("grid-task-unknown", ["grid", "--task", "nope", "--split", "dev", "--out", "{dir}/g"], ["nope"]),
+    ("grid-too-many-cells", GRID + ["--k", ",".join(str(i) for i in range(1, 41)), "--select", "fixed,random",
+                                    "--seeds", "9", "--out", "{dir}/g"], ["cells, more than"]),  # fmt: skip
+    ("grid-out-a-file", GRID + ["--k", "2", "--out", "{notes}"], ["notes.jsonl is a file"]),
+    ("grid-cell-foreign-file", GRID + ["--k", "2", "--formats", "code", "--out", "{grid-foreign}"], ["not a cocogen run file", "cannot be read"]),
+    ("grid-dead-server", ["grid", "--task", "explagraphs", "--split", "cocogen-dev", "--limit", "1", "--k", "1",
+                          "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--timeout", "2",
+                          "--no-progress", "--no-cache", "--out", "{dir}/g-dead"], ["127.0.0.1:9", "connect", "Stopped"]),  # fmt: skip
     ("data-verify-only-unknown", ["data", "verify", "--only", "nope"], ["Unknown dataset 'nope'"]),
     ("data-download-only-unknown", ["data", "download", "--only", "nope"], ["Unknown dataset 'nope'"]),
 ]

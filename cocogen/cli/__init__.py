@@ -13,6 +13,7 @@ module                 commands
 :mod:`.evaluation`     ``eval``, ``report``
 :mod:`.data`           ``data``
 :mod:`.export`         ``export``
+:mod:`.grid`           ``grid``
 =====================  ===========================================
 """
 
@@ -23,13 +24,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cocogen.cli import data, evaluation, export, generate, run, tasks
+from cocogen.cli import data, evaluation, export, generate, grid, run, tasks
 from cocogen.errors import CocogenError
 
 __all__ = ["main", "build_parser", "COMMAND_GROUPS"]
 
 # Each group adds its subcommands to the parser; the order is the order of `cocogen --help`.
-COMMAND_GROUPS = (tasks, data, generate, run, evaluation, export)
+COMMAND_GROUPS = (tasks, data, generate, run, evaluation, export, grid)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -673,6 +673,8 @@ class ProParaMetric(MetricBase):
         "moves_f1",
     )
     main: ClassVar[str] = "process_f1"
+    # The aggregate Score names its headline figure differently: the official overall F1.
+    corpus_main: ClassVar[str] = "f1"
 
     def score(
         self,

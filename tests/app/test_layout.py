@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-STREAMLIT_MODULES = {"cocogen/app/frame.py", "cocogen/app/components.py", "cocogen/app/live_view.py"}  # the app's Streamlit code
+STREAMLIT_MODULES = {
+    "cocogen/app/frame.py",
+    "cocogen/app/components.py",
+    "cocogen/app/live_view.py",
+    "cocogen/app/grid_section.py",
+}  # the app's Streamlit code
 PAGE_SCRIPTS = sorted((REPO / "pages").glob("*.py"))
 
 
