@@ -22,7 +22,9 @@ from typing import Any
 
 from cocogen.backends.base import Backend, GenerationParams, RequestContext
 from cocogen.cache import CompletionCache, cache_key
+from cocogen.confidence import Confidence, element_confidence
 from cocogen.errors import BackendError
+from cocogen.merge import Merged, merge_graphs
 from cocogen.prompts import Prompt, PromptSpec, build_prompt
 from cocogen.tasks.base import Format, Task, get_format, get_task
 from cocogen.types import Generation, Graph, ParseResult, Problem
@@ -38,6 +40,8 @@ class Sample:
     code: str  # the query text followed by the completion: the whole program/text
     parse: ParseResult
     generation: Generation
+    # How sure the model was of each element of this sample's graph (see :mod:`cocogen.confidence`).
+    confidence: Confidence = field(default_factory=Confidence)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Result:
     params: GenerationParams
     timing: dict[str, float] = field(default_factory=dict)  # prompt_s, model_s, parse_s, total_s
     example_id: str | None = None
+    merged: Merged | None = None  # the samples merged into one graph (``generate(..., merge=True)``)
 
     @property
     def completion(self) -> str:
@@ -69,7 +74,13 @@ class Result:
 
     @property
     def graph(self) -> Graph | None:
-        return self.parse.graph
+        """The answer: the merged graph when the samples were merged, else the first sample's."""
+        return self.merged.graph if self.merged is not None else self.parse.graph
+
+    @property
+    def confidence(self) -> Confidence:
+        """The model's confidence in each element of the first sample."""
+        return self.samples[0].confidence
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -77,7 +88,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return self.parse.ok
+        return self.merged is not None or self.parse.ok
 
     @property
     def cached(self) -> bool:
@@ -108,8 +119,15 @@ class Result:
             "problems": [p.to_dict() for p in self.problems],
             "usage": self.usage(),
         }
+        d["confidence"] = self.confidence.values
+        d["runner_up"] = self.confidence.runner_up
         if len(self.samples) > 1:
-            d["samples"] = [{"code": s.code, **s.parse.to_dict()} for s in self.samples]
+            d["samples"] = [
+                {"code": s.code, **s.parse.to_dict(), "confidence": s.confidence.values} for s in self.samples
+            ]
+        if self.merged is not None:
+            d["merged"] = self.merged.graph.to_dict()
+            d["agreement"] = self.merged.agreement
         return d
 
 
@@ -150,6 +168,7 @@ def generate(
     cache: CompletionCache | None = None,
     example_id: str | None = None,
     prompt: Prompt | None = None,
+    merge: bool = False,
 ) -> Result:
     """Build the prompt for ``query``, complete it with ``backend``, parse the answer.
 
@@ -172,6 +191,9 @@ def generate(
         The dataset id, passed to the backend (the replay backend matches on it).
     prompt
         A prompt built beforehand (e.g. shown to the user first); skips building.
+    merge
+        Merge the ``params.n`` samples into one graph (:mod:`cocogen.merge`); the result's
+        ``graph`` is then the merged one.  Samples that did not parse are left out of it.
 
     Raises
     ------
@@ -193,7 +215,12 @@ def generate(
     t2 = time.perf_counter()
     samples = []
     for g in gens:
-        samples.append(Sample(g.text, prompt.query_text + g.text, f.parse(g.text, q), g))
+        parsed = f.parse(g.text, q)
+        conf = element_confidence(t, f, q, parsed.graph, g)
+        samples.append(Sample(g.text, prompt.query_text + g.text, parsed, g, conf))
+    merged = None
+    if merge and any(s.parse.graph is not None for s in samples):
+        merged = merge_graphs(t, q, [s.parse.graph for s in samples])
     t3 = time.perf_counter()
     return Result(
         task=t.name,
@@ -206,4 +233,5 @@ def generate(
         params=p,
         timing={"prompt_s": t1 - t0, "model_s": t2 - t1, "parse_s": t3 - t2, "total_s": t3 - t0},
         example_id=example_id,
+        merged=merged,
     )

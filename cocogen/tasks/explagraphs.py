@@ -60,14 +60,14 @@ import ast
 import csv
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cocogen import settings
-from cocogen.errors import ConfigError, DataError
+from cocogen.errors import ConfigError, DataError, InputError
 from cocogen.jsonl import read_jsonl
 from cocogen.parsing import MAX_OUTPUT_CHARS, header_tail_at, prepare_output
 from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, Reference, TaskBase, read_fewshot, validate_input
@@ -1219,6 +1219,49 @@ class ExplaGraphsTask(TaskBase):
         from cocogen.constrained import plan_explagraph
 
         return plan_explagraph(decoder, fmt, _check_graph(query), limits)
+
+    def element_keys(self, graph: Graph) -> list[str]:
+        """``head; relation; tail`` for each triple."""
+        return [_triple_key(t) for t in _check_graph(graph).triples]
+
+    def element_variant(self, graph: Graph, key: str) -> Graph | None:
+        g = _check_graph(graph)
+        kept = tuple(t for t in g.triples if _triple_key(t) != key)
+        return replace(g, triples=kept) if len(kept) < len(g.triples) else None
+
+    def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
+        """Concepts matched by normalised text; triples kept by vote share; a cycle loses its least-voted pair."""
+        from cocogen.merge import DEFAULT_MIN_SHARE, kept_by_votes, norm_text
+
+        samples = [_check_graph(g) for g in graphs]
+        n = len(samples)
+        if n == 0:
+            raise InputError("A merge needs at least one sample.")
+        surface: dict[str, str] = {}  # normalised concept -> its first written form
+        votes: dict[tuple[str, str, str], int] = {}
+        for g in samples:
+            mine = dict.fromkeys((norm_text(h), r, norm_text(t)) for h, r, t in g.triples)
+            for h, _, t in g.triples:
+                surface.setdefault(norm_text(h), " ".join(h.split()))
+                surface.setdefault(norm_text(t), " ".join(t.split()))
+            for key in mine:
+                votes[key] = votes.get(key, 0) + 1
+        kept = [k for k, v in votes.items() if v / n >= DEFAULT_MIN_SHARE]
+        pair_votes: dict[tuple[str, str], int] = {}
+        for h, r, t in kept:
+            pair_votes[(h, t)] = max(pair_votes.get((h, t), 0), votes[(h, r, t)])
+        pairs = set(kept_by_votes(pair_votes, n, 0.0))
+        triples: list[tuple[str, str, str]] = []
+        agreement: dict[str, float] = {}
+        for h, r, t in kept:
+            if (h, t) in pairs:
+                triples.append((surface[h], r, surface[t]))
+                agreement[_triple_key(triples[-1])] = votes[(h, r, t)] / n
+        return replace(_check_graph(query), triples=tuple(triples)), agreement
+
+
+def _triple_key(triple: tuple[str, str, str]) -> str:
+    return "; ".join(triple)
 
 
 TASK = ExplaGraphsTask()
