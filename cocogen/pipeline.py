@@ -59,18 +59,25 @@ class Result:
     timing: dict[str, float] = field(default_factory=dict)  # prompt_s, model_s, parse_s, total_s
     example_id: str | None = None
     merged: Merged | None = None  # the samples merged into one graph (``generate(..., merge=True)``)
+    # The merged graph as the format writes it (parsed like a completion): the answer when merged.
+    merged_answer: Sample | None = None
+
+    @property
+    def answer(self) -> Sample:
+        """What the result answers: the merged graph's rendering when merged, else the first sample."""
+        return self.merged_answer if self.merged_answer is not None else self.samples[0]
 
     @property
     def completion(self) -> str:
-        return self.samples[0].completion
+        return self.answer.completion
 
     @property
     def code(self) -> str:
-        return self.samples[0].code
+        return self.answer.code
 
     @property
     def parse(self) -> ParseResult:
-        return self.samples[0].parse
+        return self.answer.parse
 
     @property
     def graph(self) -> Graph | None:
@@ -79,8 +86,8 @@ class Result:
 
     @property
     def confidence(self) -> Confidence:
-        """The model's confidence in each element of the first sample."""
-        return self.samples[0].confidence
+        """The model's confidence in each element of the answer (not available for a merged graph: see ``merged``)."""
+        return self.answer.confidence
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -218,9 +225,13 @@ def generate(
         parsed = f.parse(g.text, q)
         conf = element_confidence(t, f, q, parsed.graph, g)
         samples.append(Sample(g.text, prompt.query_text + g.text, parsed, g, conf))
-    merged = None
+    merged = merged_answer = None
     if merge and any(s.parse.graph is not None for s in samples):
         merged = merge_graphs(t, q, [s.parse.graph for s in samples])
+        full = f.render(merged.graph)
+        text = full[len(prompt.query_text) :] if full.startswith(prompt.query_text) else full
+        unknown = Confidence(dict.fromkeys(t.element_keys(merged.graph)))
+        merged_answer = Sample(text, prompt.query_text + text, f.parse(text, q), Generation(text), unknown)
     t3 = time.perf_counter()
     return Result(
         task=t.name,
@@ -234,4 +245,5 @@ def generate(
         timing={"prompt_s": t1 - t0, "model_s": t2 - t1, "parse_s": t3 - t2, "total_s": t3 - t0},
         example_id=example_id,
         merged=merged,
+        merged_answer=merged_answer,
     )

@@ -21,6 +21,7 @@ import json
 import re
 import shutil
 import textwrap
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import graphviz
@@ -43,6 +44,7 @@ __all__ = [
     "style_diff_frame",
     "legend_text",
     "dot_label",
+    "confidence_note",
 ]
 
 WRAP = 26  # characters per label line; keeps a 10-step script readable side by side
@@ -88,11 +90,45 @@ def _style(status: Status | None) -> dict[str, str]:
     return COLOURS[status or "none"]
 
 
-def to_dot(graph: Graph | GraphView, *, rankdir: str | None = None, caption: bool = True) -> graphviz.Digraph:
+def confidence_note(
+    key: str,
+    sureness: Mapping[str, float | None] | None,
+    runner_up: Mapping[str, Any] | None = None,
+    what: str = "confidence",
+) -> tuple[float, str] | None:
+    """An element's number and its tooltip text (``confidence 0.83 · runner-up "step1 -> step4" 0.12``).
+
+    ``None`` where there is no number for ``key``.
+
+    >>> confidence_note("e", {"e": 0.834}, {"e": {"p": 0.12, "label": "step1 -> step4"}})
+    (0.834, 'confidence 0.83 · runner-up "step1 -> step4" 0.12')
+    """
+    p = (sureness or {}).get(key) if key else None
+    if p is None:
+        return None
+    text = f"{what} {p:.2f}"
+    other = (runner_up or {}).get(key)
+    if isinstance(other, Mapping) and isinstance(other.get("p"), (int, float)):
+        text += f' · runner-up "{_clip(str(other.get("label") or "?"))}" {float(other["p"]):.2f}'
+    return float(p), text
+
+
+def to_dot(
+    graph: Graph | GraphView,
+    *,
+    rankdir: str | None = None,
+    caption: bool = True,
+    confidence: Mapping[str, float | None] | None = None,
+    runner_up: Mapping[str, Any] | None = None,
+    what: str = "confidence",
+) -> graphviz.Digraph:
     """A Graphviz digraph of a script or ExplaGraph (or of a comparison view).
 
     Scripts are drawn top to bottom (they are partial orders); ExplaGraphs left to right
-    with the relation on each edge.
+    with the relation on each edge.  With ``confidence`` (element key → number in [0, 1],
+    see :mod:`cocogen.confidence`; or a merge's agreement, ``what="agreement"``) an edge is
+    as wide and as opaque as the model was sure of it, and its tooltip says the number
+    and the runner-up.
 
     Examples
     --------
@@ -124,6 +160,12 @@ def to_dot(graph: Graph | GraphView, *, rankdir: str | None = None, caption: boo
         attrs = {"color": st["line"], "style": st["style"], "fontcolor": st["line"]}
         if e.label:
             attrs["label"] = dot_label(e.label)
+        note = confidence_note(e.key, confidence, runner_up, what)
+        if note is not None:
+            attrs["penwidth"] = f"{0.6 + 3.4 * note[0]:.2f}"
+            attrs["color"] = st["line"] + f"{round(64 + 191 * note[0]):02x}"  # #rrggbbaa: unsure is faint
+            attrs["tooltip"] = note[1]
+            attrs["labeltooltip"] = note[1]
         g.edge(e.src, e.dst, **attrs)
     return g
 
@@ -161,8 +203,18 @@ def _tooltip(node: Node, status: Status | None) -> str:
 _CDN = re.compile(r"<(link|script)\b[^>]*https?://[^>]*>(\s*</script>)?", re.IGNORECASE)
 
 
-def to_pyvis_html(graph: Graph | GraphView, *, height: int = 460) -> str:
-    """A self-contained, offline HTML page with an interactive (drag, zoom) view of the graph."""
+def to_pyvis_html(
+    graph: Graph | GraphView,
+    *,
+    height: int = 460,
+    confidence: Mapping[str, float | None] | None = None,
+    runner_up: Mapping[str, Any] | None = None,
+    what: str = "confidence",
+) -> str:
+    """A self-contained, offline HTML page with an interactive (drag, zoom) view of the graph.
+
+    ``confidence``, ``runner_up``, ``what``: as for :func:`to_dot` (edge width, opacity, tooltip).
+    """
     from pyvis.network import Network
 
     view = _as_view(graph)
@@ -184,14 +236,20 @@ def to_pyvis_html(graph: Graph | GraphView, *, height: int = 460) -> str:
         )
     for e in view.edges:
         st = _style(e.status)
+        note = confidence_note(e.key, confidence, runner_up, what)
+        width = 3 if e.status == "extra" else 1.5
+        title = e.label or None
+        if note is not None:
+            width = 0.6 + 4.4 * note[0]
+            title = "\n".join(x for x in (e.label, note[1]) if x)
         net.add_edge(
             e.src,
             e.dst,
             label=_clip(e.label) if e.label else None,
-            title=e.label or None,
-            color=st["line"],
+            title=title,
+            color=st["line"] if note is None else {"color": st["line"], "opacity": 0.25 + 0.75 * note[0]},
             dashes=e.status == "missing",
-            width=3 if e.status == "extra" else 1.5,
+            width=width,
             arrows="to",
             font={"size": 11, "color": st["line"], "strokeWidth": 3},
         )

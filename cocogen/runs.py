@@ -682,7 +682,7 @@ def _run_locked(
             "started": started,
             "finished": _iso_now(),
         }
-        rec["confidence"] = res.confidence.to_dict()
+        rec["confidence"] = res.confidence.to_dict()  # all "not available" for a merged graph: see "agreement"
         if len(res.samples) > 1:
             rec["samples"] = [s.completion for s in res.samples]
             rec["sample_graphs"] = [s.parse.to_dict() for s in res.samples]

@@ -862,7 +862,8 @@ class LocalModel:
             stop = alt.find(b"\n", base)
             # The line where the choice was made, as far as this alternative writes it.
             line = alt[alt.rfind(b"\n", 0, base) + 1 : stop if stop >= 0 else len(alt)]
-            label = " ".join(line.decode("utf-8", errors="ignore").split())[:60] or "(the end)"
+            label = " ".join(line.decode("utf-8", errors="ignore").split()).strip(' ",')
+            label = (label if len(label) <= 48 else "…" + label[-47:]) or "(the end)"
             if frees[runner_up[1]] is not None:
                 label = f"{label} … (a value of its own)"
         self.decisions.append(

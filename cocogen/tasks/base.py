@@ -313,6 +313,10 @@ class Task(Protocol):
         """Several sampled answers for ``query`` → one graph and each of its elements' agreement in [0, 1]."""
         ...
 
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """For each element of ``prediction``: whether the reference has it (for calibration)."""
+        ...
+
 
 class TaskBase:
     """Defaults for the optional parts of :class:`Task`: a new task subclasses it and overrides what it has."""
@@ -345,6 +349,11 @@ class TaskBase:
 
     def element_variant(self, graph: Graph, key: str) -> Graph | None:
         return None
+
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """Without rules of its own, an element is in the reference when the reference has its key."""
+        have = set(self.element_keys(reference))
+        return {key: key in have for key in self.element_keys(prediction)}
 
     def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
         """Without rules of its own, a task's merge is the most common whole answer (the earliest on a tie)."""

@@ -1229,6 +1229,15 @@ class ExplaGraphsTask(TaskBase):
         kept = tuple(t for t in g.triples if _triple_key(t) != key)
         return replace(g, triples=kept) if len(kept) < len(g.triples) else None
 
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """A triple is in the reference when the reference has it, concepts compared by normalised text."""
+        from cocogen.merge import norm_text
+
+        have = {(norm_text(h), r, norm_text(t)) for h, r, t in _check_graph(reference).triples}
+        return {
+            _triple_key((h, r, t)): (norm_text(h), r, norm_text(t)) in have for h, r, t in _check_graph(prediction).triples
+        }
+
     def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
         """Concepts matched by normalised text; triples kept by vote share; a cycle loses its least-voted pair."""
         from cocogen.merge import DEFAULT_MIN_SHARE, kept_by_votes, norm_text

@@ -1066,6 +1066,18 @@ class ProParaTask(TaskBase):
                     return replace(t, states=tuple(tuple(r) for r in states))
         return None
 
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """A cell is in the reference when the reference's cell has the same value (compared by its words)."""
+        from cocogen.merge import norm_text
+
+        p, r = _as_table(prediction), _as_table(reference)
+        out = {}
+        for i, (name, row) in enumerate(zip(p.participants, p.states, strict=False)):
+            for t, value in enumerate(row):
+                gold = r.states[i][t] if i < len(r.states) and t < len(r.states[i]) else None
+                out[_cell_key(name, t)] = gold is not None and (norm_text(gold) or gold) == (norm_text(value) or value)
+        return out
+
     def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
         """Each cell by majority of the samples' values (compared by their words; the earliest on a tie)."""
         from cocogen.merge import majority, norm_text

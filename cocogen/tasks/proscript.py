@@ -1425,6 +1425,22 @@ class _ProscriptTask(TaskBase):
                 return replace(s, steps=tuple(steps))
         return None
 
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """A written step is in the reference when it matches one of its steps by text similarity (as a
+        merge matches steps); an edge when its steps' matches have that edge.  Given steps match by index."""
+        from cocogen.merge import DEFAULT_MIN_SIMILARITY, match_to_anchor
+
+        p, r = _as_script(prediction, "the prediction"), _as_script(reference, "the reference")
+        if self.mode == "script":
+            to_ref = match_to_anchor(r.steps, p.steps, DEFAULT_MIN_SIMILARITY)
+        else:
+            to_ref = {i: i for i in range(len(p.steps))}
+        ref_edges = set(r.edges)
+        out = {f"step{i}": i in to_ref for i in range(len(p.steps))} if self.mode == "script" else {}
+        for a, b in p.edges:
+            out[_edge_key((a, b))] = a in to_ref and b in to_ref and (to_ref[a], to_ref[b]) in ref_edges
+        return out
+
     def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
         """Steps matched by text similarity to the most typical sample's; edges by vote share, as a DAG."""
         return _merge_scripts(_as_script(query, "the query"), [_as_script(g, "a sample") for g in graphs])
