@@ -69,26 +69,6 @@ def run_cell(task: Any, mode: str, rows: list[Any], out: Path, args: argparse.Na
     )
 
 
-def calibration_of(task: Any, out: Path) -> dict[str, Any] | None:
-    """ECE of the run's element confidences against its references."""
-    from cocogen.confidence import Confidence, calibration
-    from cocogen.runs import read_run
-
-    pairs: list[tuple[float, bool]] = []
-    for rec in read_run(out).records:
-        if rec.get("status") != "ok" or not rec.get("graph"):
-            continue
-        conf = Confidence.from_dict(rec.get("confidence"))
-        graph = task.graph_type.from_dict(rec["graph"])
-        reference = task.graph_type.from_dict(rec["reference"])
-        found = task.element_matches(graph, reference)
-        pairs += [(p, found.get(k, False)) for k, p in conf.values.items() if p is not None]
-    if not pairs:
-        return None
-    c = calibration(pairs)
-    return {"ece": c.ece, "elements": c.n}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=50, help="rows per task (the first N of the split)")
@@ -104,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
 
+    from cocogen.confidence import calibration_of_run
     from cocogen.errors import CocogenError
     from cocogen.runs import read_run
     from cocogen.tasks import get_task
@@ -129,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 cell = score_cell(task, "code", out)
                 seconds = [float(r["timing"]["model_s"]) for r in read_run(out).records if r.get("timing")]
                 cell.update(mode=mode, mean_s=statistics.mean(seconds) if seconds else None)
-                cell["calibration"] = calibration_of(task, out) if mode == "greedy" else None
+                cal = calibration_of_run(out) if mode == "greedy" else None
+                cell["calibration"] = {"ece": cal.ece, "elements": cal.n} if cal is not None else None
                 cells.append(cell)
     except CocogenError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -43,9 +43,10 @@ import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from cocogen.errors import InputError
+from cocogen.errors import DataError, InputError
 from cocogen.types import Generation, Graph
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "element_spans",
     "decisions_of",
     "calibration",
+    "calibration_of_run",
     "DEFAULT_BINS",
 ]
 
@@ -317,3 +319,35 @@ def calibration(pairs: Iterable[tuple[float, bool]], bins: int = DEFAULT_BINS) -
             ece += count / n * abs(share - mean)
         out.append(CalibrationBin(i / bins, (i + 1) / bins, int(count), mean, share))
     return Calibration(tuple(out), ece, n)
+
+
+def calibration_of_run(path: str | Path, bins: int = DEFAULT_BINS) -> Calibration | None:
+    """The calibration of a run file's element confidences against its references.
+
+    Each element of each answer with a confidence is one pair (its confidence, whether the
+    reference has it: ``Task.element_matches``).  ``None`` when the run recorded no
+    confidence (a replayed run, a server without ``logprobs``, a merged run, an older file).
+    Raises :class:`~cocogen.errors.DataError` for a file that is not a readable run.
+    """
+    from cocogen.runs import read_run
+    from cocogen.tasks.base import get_task
+
+    run = read_run(path)
+    name = (run.header or {}).get("task") or next((r.get("task") for r in run.records if r.get("task")), None)
+    if not isinstance(name, str):
+        raise DataError("the run file does not say its task", path=str(path))
+    task = get_task(name)
+    pairs: list[tuple[float, bool]] = []
+    for rec in run.records:
+        conf = Confidence.from_dict(rec.get("confidence"))
+        if rec.get("status") != "ok" or not conf.available:
+            continue
+        graph, reference = rec.get("graph"), rec.get("reference")
+        if not isinstance(graph, Mapping) or not isinstance(reference, Mapping):
+            continue
+        try:
+            found = task.element_matches(task.graph_type.from_dict(graph), task.graph_type.from_dict(reference))
+        except (KeyError, TypeError, ValueError):
+            continue  # a damaged record is left out, not guessed at
+        pairs += [(p, found.get(key, False)) for key, p in conf.values.items() if p is not None]
+    return calibration(pairs, bins) if pairs else None

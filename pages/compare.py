@@ -8,6 +8,7 @@ import streamlit as st
 
 from cocogen.app import components as c
 from cocogen.app.compare import compare_formats, default_formats
+from cocogen.app.confidence import merge_params
 from cocogen.app.frame import page_frame
 from cocogen.tasks.base import Task
 from cocogen.types import Example
@@ -59,6 +60,7 @@ with right:
         f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "
         f"(selection: {settings.select})."
     )
+    samples = c.merge_switch("cmp")
     go = st.button(
         "Compare", type="primary", icon=":material/compare_arrows:", key="cmp_go", disabled=query is None or not formats
     )
@@ -74,8 +76,9 @@ if go and query is not None:
                 backend,
                 reference=reference.graph if reference is not None else None,
                 spec=settings.prompt_spec(pool),
-                params=settings.params(),
+                params=merge_params(settings.params(), samples) if samples else settings.params(),
                 cache=c.completion_cache(settings.use_cache),
+                merge=bool(samples),
             )
         st.session_state["cmp_result"] = (task.name, outcomes, reference)
 

@@ -95,12 +95,14 @@ def compare_formats(
     example_id: str | None = None,
     score: Callable[[Result, Graph], dict[str, float | None]] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    merge: bool = False,
 ) -> list[Outcome]:
     """Generate for ``query`` in each of ``formats`` with the same model and examples.
 
     A format that fails (the server refuses, the prompt is over budget) gives an
     :class:`Outcome` with ``error`` set; the others still run.  ``score`` computes the
-    per-example metrics against ``reference`` (default: :func:`scores`).
+    per-example metrics against ``reference`` (default: :func:`scores`).  ``merge``: each
+    format's ``params.n`` samples are merged into one graph (:mod:`cocogen.merge`).
     """
     t = get_task(task) if isinstance(task, str) else task
     scorer = score or scores
@@ -111,7 +113,9 @@ def compare_formats(
             oc = Outcome(name, "?", None, f"Task {t.name!r} has no format {name!r}.")
         else:
             try:
-                res = generate(t, fmt, query, backend, spec=spec, params=params, cache=cache, example_id=example_id)
+                res = generate(
+                    t, fmt, query, backend, spec=spec, params=params, cache=cache, example_id=example_id, merge=merge
+                )
             except CocogenError as e:
                 oc = Outcome(name, fmt.kind, None, e.user_message())
             else:
