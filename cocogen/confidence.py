@@ -151,7 +151,9 @@ def decisions_of(generation: Generation) -> tuple[list[Span], str | None]:
             if p is None or not isinstance(start, int) or not isinstance(end, int):
                 continue
             label = d.get("runner_up_label")
-            spans.append(Span(start, end, p, _probability(d.get("runner_up")), label if isinstance(label, str) else None))
+            spans.append(
+                Span(start, end, p, _probability(d.get("runner_up")), label if isinstance(label, str) else None)
+            )
         return spans, "choices"
     if generation.token_logprobs:
         spans, at = [], 0
@@ -163,7 +165,9 @@ def decisions_of(generation: Generation) -> tuple[list[Span], str | None]:
     return [], None
 
 
-def element_spans(task: Any, fmt: Any, query: Graph, graph: Graph, completion: str) -> dict[str, tuple[int, int] | None]:
+def element_spans(
+    task: Any, fmt: Any, query: Graph, graph: Graph, completion: str
+) -> dict[str, tuple[int, int] | None]:
     """Where each element of ``graph`` is written in ``completion`` (character offsets), ``None`` where unknown.
 
     ``completion`` continues ``fmt.render_query(query)``.

@@ -62,7 +62,13 @@ def test_recorded_decisions_carry_the_runner_up() -> None:
     first, second = spans["step1 -> step0"], spans["step0 -> step2"]
     assert first is not None and second is not None
     decisions = [
-        {"start": first[0] + 2, "end": first[1] - 1, "p": 0.4, "runner_up": 0.35, "runner_up_label": '"step1 -> step2",'},
+        {
+            "start": first[0] + 2,
+            "end": first[1] - 1,
+            "p": 0.4,
+            "runner_up": 0.35,
+            "runner_up_label": '"step1 -> step2",',
+        },
         {"start": second[0] + 2, "end": second[1] - 1, "p": 0.9, "runner_up": None, "runner_up_label": None},
     ]
     conf = element_confidence(EDGE, CODE, QUERY, GRAPH, Generation(COMPLETION, raw={"decisions": decisions}))
@@ -80,5 +86,9 @@ def test_without_probabilities_every_element_is_not_available() -> None:
 
 
 def test_a_damaged_record_reads_as_not_available() -> None:
-    assert Confidence.from_dict({"values": {"a": "high", "b": 2.5, "c": True}}).values == {"a": None, "b": 1.0, "c": None}
+    assert Confidence.from_dict({"values": {"a": "high", "b": 2.5, "c": True}}).values == {
+        "a": None,
+        "b": 1.0,
+        "c": None,
+    }
     assert Confidence.from_dict(["not", "a", "mapping"]) == Confidence()
