@@ -147,6 +147,7 @@ def to_dot(
     for n in view.nodes:
         st = _style(n.status)
         node_style = "rounded,filled" + (",dashed" if n.status == "missing" else "")
+        note = confidence_note(n.key, confidence, runner_up, what)
         g.node(
             n.id,
             label=dot_label(n.tag, n.label),
@@ -154,6 +155,7 @@ def to_dot(
             fillcolor=st["fill"],
             style=node_style,
             penwidth="2" if n.status == "extra" else "1.2",
+            **({"tooltip": note[1]} if note is not None else {}),
         )
     for e in view.edges:
         st = _style(e.status)
@@ -224,10 +226,11 @@ def to_pyvis_html(
         label = "\n".join(textwrap.wrap(_clip(n.label), WRAP)) or " "
         if n.tag:
             label = f"{n.tag}\n{label}"
+        note = confidence_note(n.key, confidence, runner_up, what)
         net.add_node(
             n.id,
             label=label,
-            title=_tooltip(n, n.status),
+            title=_tooltip(n, n.status) + (f"\n{note[1]}" if note is not None else ""),
             color={"background": st["fill"], "border": st["line"]},
             shape="box",
             borderWidth=2 if n.status == "extra" else 1,

@@ -299,3 +299,15 @@ def test_merging_identical_samples_gives_that_sample(task: Task) -> None:
     assert set(merged.agreement) == set(task.element_keys(graph))
     assert all(share == 1.0 for share in merged.agreement.values())
     assert all(task.element_matches(graph, graph).values())
+
+
+@pytest.mark.parametrize("task", TASKS, ids=_ids)
+def test_graph_views_name_their_elements_as_the_task_does(task: Task) -> None:
+    """Drawing confidence finds each element of a graph among the view's node and edge keys."""
+    graph = task.fewshot()[0].graph
+    try:
+        view = task.view(graph)
+    except TypeError:
+        pytest.skip("drawn as a table, not a graph")
+    keys = {n.key for n in view.nodes} | {e.key for e in view.edges}
+    assert set(task.element_keys(graph)) <= keys
