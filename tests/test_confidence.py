@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,37 @@ def test_a_damaged_record_reads_as_not_available() -> None:
         "c": None,
     }
     assert Confidence.from_dict(["not", "a", "mapping"]) == Confidence()
+
+
+def test_calibration_of_a_run_file_with_known_confidences(tmp_path: Path) -> None:
+    """Each answer: the reference's edges at 0.9 (all right) and its last edge reversed at 0.2 (wrong)."""
+    from cocogen.confidence import calibration_of_run
+    from tests.app.test_confidence_pages import _sure_run
+
+    path = tmp_path / "sure.jsonl"
+    _sure_run(path)
+    rows = EDGE.load("dev")[:3]
+    right = sum(len(r.graph.edges) - 1 for r in rows)
+    c = calibration_of_run(path)
+    assert c is not None and c.n == right + 3
+    filled = {round(b.low, 1): (b.count, b.share_in_reference) for b in c.bins if b.count}
+    assert filled == {0.2: (3, 0.0), 0.9: (right, 1.0)}
+    assert c.ece == pytest.approx((right * 0.1 + 3 * 0.2) / (right + 3))
+
+
+def test_a_run_without_confidence_has_no_calibration(tmp_path: Path) -> None:
+    from cocogen.confidence import calibration_of_run
+    from cocogen.runs import run_batch
+
+    class Plain:
+        name, mode, model = "plain", "completion", "plain"
+
+        def signature(self) -> str:
+            return "plain"
+
+        def complete(self, prompt: str, params: object = None, context: object = None) -> list[Generation]:
+            return [Generation(COMPLETION)]
+
+    path = tmp_path / "plain.jsonl"
+    run_batch(EDGE, CODE, Plain(), EDGE.load("dev")[:2], path, progress=False)  # type: ignore[arg-type]
+    assert calibration_of_run(path) is None
