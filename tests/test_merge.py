@@ -80,8 +80,24 @@ def test_explagraphs_concepts_match_by_normalised_text() -> None:
         "Zoos; capable of; save species": 2 / 3,
         "save species; causes; biodiversity": 2 / 3,
     }
-    looped = [g(("a", "causes", "b"), ("b", "causes", "a"))] * 2 + [g(("a", "causes", "b"))]
-    assert merge_graphs(EXPLA, EXPLA.query_of(looped[0]), looped).graph.triples == (("a", "causes", "b"),)
+    # Fewer than three triples with half of the votes: the sample the others share most with.
+    assert merged.graph.triples == samples[0].triples
+
+
+def test_explagraphs_votes_and_cycles() -> None:
+    def g(*triples: tuple[str, str, str]) -> ExplaGraph:
+        return ExplaGraph("Zoos should close.", "Zoos save species.", "counter", triples)
+
+    chain = (("a", "causes", "b"), ("b", "causes", "c"), ("c", "causes", "d"))
+    looped = [g(*chain, ("d", "causes", "a"))] * 2 + [g(*chain)]
+    merged = merge_graphs(EXPLA, EXPLA.query_of(looped[0]), looped)
+    assert merged.graph.triples == chain  # (d, a) had 2 of 3 votes, and closed the cycle with the least
+    assert merged.agreement == {"a; causes; b": 1.0, "b; causes; c": 1.0, "c; causes; d": 1.0}
+    scattered = [g(("p", "is a", "q")), g(("x", "is a", "y"), ("y", "causes", "z"), ("z", "causes", "w")),
+                 g(("m", "is a", "n"), ("x", "is a", "y"))]  # fmt: skip
+    fallback = merge_graphs(EXPLA, EXPLA.query_of(scattered[0]), scattered)
+    assert fallback.graph.triples == scattered[1].triples  # no majority: the sample the others share most with
+    assert fallback.agreement == {"x; is a; y": 2 / 3, "y; causes; z": 1 / 3, "z; causes; w": 1 / 3}
 
 
 def test_propara_cells_by_majority() -> None:

@@ -1239,7 +1239,11 @@ class ExplaGraphsTask(TaskBase):
         }
 
     def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
-        """Concepts matched by normalised text; triples kept by vote share; a cycle loses its least-voted pair."""
+        """Concepts matched by normalised text; triples kept by vote share; a cycle loses its least-voted pair.
+
+        When fewer than three triples have half of the votes, the merged graph is the sample
+        whose triples the samples share most (each triple's agreement is still its vote share).
+        """
         from cocogen.merge import DEFAULT_MIN_SHARE, kept_by_votes, norm_text
 
         samples = [_check_graph(g) for g in graphs]
@@ -1256,6 +1260,15 @@ class ExplaGraphsTask(TaskBase):
             for key in mine:
                 votes[key] = votes.get(key, 0) + 1
         kept = [k for k, v in votes.items() if v / n >= DEFAULT_MIN_SHARE]
+        if len(kept) < _MIN_MERGED_TRIPLES:
+            # Concepts are free text and rarely repeat word for word across samples: where
+            # no graph reaches half of the votes, the merge is the sample the others agree
+            # with most (its triples' votes summed), not an empty graph.
+            def support(g: ExplaGraph) -> int:
+                return sum(votes[k] for k in dict.fromkeys((norm_text(h), r, norm_text(t)) for h, r, t in g.triples))
+
+            best = max(samples, key=support)
+            kept = list(dict.fromkeys((norm_text(h), r, norm_text(t)) for h, r, t in best.triples))
         pair_votes: dict[tuple[str, str], int] = {}
         for h, r, t in kept:
             pair_votes[(h, t)] = max(pair_votes.get((h, t), 0), votes[(h, r, t)])
@@ -1267,6 +1280,10 @@ class ExplaGraphsTask(TaskBase):
                 triples.append((surface[h], r, surface[t]))
                 agreement[_triple_key(triples[-1])] = votes[(h, r, t)] / n
         return replace(_check_graph(query), triples=tuple(triples)), agreement
+
+
+# ExplaGraphs graphs have 3 to 8 triples; a vote that keeps fewer falls back to the most agreed-with sample.
+_MIN_MERGED_TRIPLES = 3
 
 
 def _triple_key(triple: tuple[str, str, str]) -> str:
