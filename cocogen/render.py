@@ -21,7 +21,7 @@ import json
 import re
 import shutil
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import graphviz
@@ -42,6 +42,7 @@ __all__ = [
     "state_frame",
     "diff_frame",
     "style_diff_frame",
+    "style_state_frame",
     "legend_text",
     "dot_label",
     "confidence_note",
@@ -293,6 +294,26 @@ def state_frame(table: StateTable) -> pd.DataFrame:
             table.states[p][t] if p < len(table.states) and t < len(table.states[p]) else "" for t in range(len(rows))
         ]
     return pd.DataFrame(data)
+
+
+def style_state_frame(table: StateTable, sureness: Sequence[Sequence[float | None]]) -> Styler:
+    """:func:`state_frame` with each cell's background as strong as the model was sure of it.
+
+    ``sureness[p][t]``: the number of participant ``p``'s cell at time ``t`` (``None``: none).
+    """
+    frame = state_frame(table)
+
+    def shade(_: Any) -> pd.DataFrame:
+        out = frame.copy().astype(object)
+        out.loc[:, :] = ""
+        for p in range(len(frame.columns) - 1):
+            for t in range(len(frame)):
+                v = sureness[p][t] if p < len(sureness) and t < len(sureness[p]) else None
+                if v is not None:
+                    out.iloc[t, p + 1] = f"background-color: rgba(59, 91, 146, {0.08 + 0.6 * v:.2f})"
+        return out
+
+    return frame.style.apply(shade, axis=None)
 
 
 def _unique(name: str, taken: dict[str, Any]) -> str:

@@ -50,3 +50,14 @@ def test_explagraph_edges_are_keyed_by_their_triple() -> None:
     g = ExplaGraph("b", "a", "support", (("cars", "causes", "pollution"),))
     source = to_dot(g, confidence={"cars; causes; pollution": 0.4}).source
     assert 'tooltip="confidence 0.40"' in source
+
+
+def test_propara_cells_are_shaded_by_confidence() -> None:
+    from cocogen.render import style_state_frame
+    from cocogen.types import StateTable
+
+    table = StateTable(("Water falls.",), ("water", "cloud"), (("sky", "-"), ("?", "sky")))
+    html = style_state_frame(table, [[0.5, None], [1.0, 0.0]]).to_html()
+    # water at time 0 (row 0, column 1), cloud at time 0 and 1 (column 2); water at time 1 has no number.
+    assert "rgba(59, 91, 146, 0.38)" in html and "rgba(59, 91, 146, 0.68)" in html and "rgba(59, 91, 146, 0.08)" in html
+    assert html.count("background-color") == 3

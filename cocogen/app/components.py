@@ -320,8 +320,11 @@ def show_graph(
             st.dataframe(render.style_diff_frame(d), hide_index=True, key=f"{key}_tbl")
             st.caption(f"Cells right: {d.accuracy:.0%} · green: right · orange: wrong (predicted ≠ reference)")
         elif graph is not None:
-            st.dataframe(render.state_frame(graph), hide_index=True, key=f"{key}_tbl")
-            st.caption("`-`: does not exist · `?`: exists, location unknown")
+            cells = _cell_sureness(graph, sureness)
+            frame = render.state_frame(graph) if cells is None else render.style_state_frame(graph, cells)
+            st.dataframe(frame, hide_index=True, key=f"{key}_tbl")
+            shaded = f" · shade: the model's {sureness.what}" if cells is not None else ""
+            st.caption(f"`-`: does not exist · `?`: exists, location unknown{shaded}")
         return
     if graph is None and gold is None:
         st.info("No graph to draw.")
@@ -341,6 +344,19 @@ def show_graph(
         st.caption(f"Edge width and opacity: the model's {sureness.what}; hover over an edge for the number.")
     if gold is not None:
         st.caption(render.legend_text())
+
+
+def _cell_sureness(table: StateTable, sureness: Any) -> list[list[float | None]] | None:
+    """Each cell's number, placed by the task's element keys (one per cell, in the order of ``states``)."""
+    from cocogen.tasks.base import task_for_graph
+
+    if sureness is None or not sureness.available:
+        return None
+    keys = task_for_graph(table).element_keys(table)
+    if len(keys) != sum(len(row) for row in table.states):
+        return None
+    it = iter(keys)
+    return [[sureness.values.get(next(it)) for _ in row] for row in table.states]
 
 
 def show_scores(values: Mapping[str, float | None], *, key: str) -> None:

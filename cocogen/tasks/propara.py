@@ -1052,7 +1052,10 @@ class ProParaTask(TaskBase):
         return plan_state_table(decoder, fmt, _as_table(query), limits)
 
     def element_keys(self, graph: Graph) -> list[str]:
-        """``water @ 0`` for each cell: participant, then time (0 before the first sentence)."""
+        """``water @ 0`` for each cell: participant, then time (0 before the first sentence).
+
+        In the order of ``states``, participant by participant, so a table view can place them.
+        """
         t = _as_table(graph)
         return [_cell_key(p, i) for p, row in zip(t.participants, t.states, strict=False) for i in range(len(row))]
 
