@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
                 cell = score_cell(task, "code", out)
                 seconds = [float(r["timing"]["model_s"]) for r in read_run(out).records if r.get("timing")]
                 cell.update(mode=mode, mean_s=statistics.mean(seconds) if seconds else None)
-                cal = calibration_of_run(out) if mode == "greedy" else None
+                cal = calibration_of_run(out, of="confidence" if mode == "greedy" else "agreement")
                 cell["calibration"] = {"ece": cal.ece, "elements": cal.n} if cal is not None else None
                 cells.append(cell)
     except CocogenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     lines = [
-        "| task | mode | n | main metric | clean % | mean model s / row | ECE (greedy confidences) |",
+        "| task | mode | n | main metric | clean % | mean model s / row | ECE (greedy: confidence, merged: agreement) |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in cells:

@@ -325,12 +325,13 @@ def calibration(pairs: Iterable[tuple[float, bool]], bins: int = DEFAULT_BINS) -
     return Calibration(tuple(out), ece, n)
 
 
-def calibration_of_run(path: str | Path, bins: int = DEFAULT_BINS) -> Calibration | None:
-    """The calibration of a run file's element confidences against its references.
+def calibration_of_run(path: str | Path, bins: int = DEFAULT_BINS, *, of: str = "confidence") -> Calibration | None:
+    """The calibration of a run file's element confidences (``of="agreement"``: a merged run's agreement).
 
     Each element of each answer with a confidence is one pair (its confidence, whether the
-    reference has it: ``Task.element_matches``).  ``None`` when the run recorded no
-    confidence (a replayed run, a server without ``logprobs``, a merged run, an older file).
+    reference has it: ``Task.element_matches``).  ``None`` when the run recorded no such
+    numbers (a replayed run, a server without ``logprobs``, an older file; a merged run has
+    agreement, not confidence).
     Raises :class:`~cocogen.errors.DataError` for a file that is not a readable run.
     """
     from cocogen.runs import read_run
@@ -343,7 +344,8 @@ def calibration_of_run(path: str | Path, bins: int = DEFAULT_BINS) -> Calibratio
     task = get_task(name)
     pairs: list[tuple[float, bool]] = []
     for rec in run.records:
-        conf = Confidence.from_dict(rec.get("confidence"))
+        numbers = rec.get(of)
+        conf = Confidence.from_dict({"values": numbers} if of == "agreement" else numbers)
         if rec.get("status") != "ok" or not conf.available:
             continue
         graph, reference = rec.get("graph"), rec.get("reference")
