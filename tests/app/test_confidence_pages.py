@@ -86,3 +86,14 @@ def test_inspect_orders_least_sure_first_and_draws_confidence(tmp_path: Path) ->
     assert not at.exception
     source = _chart_sources(at)
     assert "confidence 0.20" in source and "confidence 0.90" in source
+
+
+def test_compare_merges_each_format(server: FakeOpenAIServer) -> None:
+    at = start("compare", server=server, task="proscript-edge")
+    at.toggle(key="cmp_merge").set_value(True).run()
+    before = len(server.requests)
+    at.button(key="cmp_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    asked = server.requests[before:]
+    assert asked and all(r.body["n"] == 5 for r in asked)
+    assert sum(e.label == "The 5 samples behind the merge" for e in at.expander) == len(asked)
