@@ -30,6 +30,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,16 @@ def run_cell(task: Any, mode: str, rows: list[Any], out: Path, args: argparse.Na
     )
 
 
+def _only(path: Path, ids: set[str], to: Path) -> Path:
+    """A copy of the run file ``path`` with the header and the records of ``ids`` only."""
+    with open(path, encoding="utf-8") as src, open(to, "w", encoding="utf-8") as dst:
+        for line in src:
+            rec = json.loads(line)
+            if rec.get("kind") == "header" or (rec.get("id") in ids and rec.get("status") == "ok"):
+                dst.write(line)
+    return to
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=50, help="rows per task (the first N of the split)")
@@ -102,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                         run_cell(task, mode, rows, out_dir / f"{task.name}.{mode}.jsonl", args)
                 print(f"{min(upto, args.rows)} rows per task after {time.perf_counter() - t0:.0f} s", flush=True)
         cells = []
+        scratch = Path(tempfile.mkdtemp(prefix="bench-merge-"))
         for task in tasks:
-            for mode in MODES:
-                out = out_dir / f"{task.name}.{mode}.jsonl"
-                if not out.exists():
-                    continue
+            files = {mode: out_dir / f"{task.name}.{mode}.jsonl" for mode in MODES}
+            if not all(f.exists() for f in files.values()):
+                continue
+            # Both modes are scored on the rows both have (an interrupted benchmark stops mid-chunk).
+            common = set.intersection(*(read_run(f).ok_ids for f in files.values()))
+            for mode, full in files.items():
+                out = _only(full, common, scratch / full.name)
                 cell = score_cell(task, "code", out)
                 seconds = [float(r["timing"]["model_s"]) for r in read_run(out).records if r.get("timing")]
                 cell.update(mode=mode, mean_s=statistics.mean(seconds) if seconds else None)
