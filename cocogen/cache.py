@@ -52,6 +52,7 @@ def _gen_to_dict(g: Generation) -> dict[str, Any]:
         "completion_tokens": g.completion_tokens,
         "seconds": g.seconds,
         "raw": g.raw,
+        "token_logprobs": g.token_logprobs,
     }
 
 

@@ -59,6 +59,7 @@ class Node:
     label: str
     tag: str = ""
     status: Status | None = None
+    key: str = ""  # the task's element key (``Task.element_keys``), for confidence and agreement
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Edge:
     dst: str
     label: str = ""
     status: Status | None = None
+    key: str = ""  # the task's element key, e.g. "step0 -> step3"
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def view_of(graph: Graph) -> GraphView:
 
 def script_view(graph: Script) -> GraphView:
     """A proScript script: one node per step, edges as written."""
-    nodes = tuple(Node(f"s{i}", s, f"step{i}") for i, s in enumerate(graph.steps))
+    nodes = tuple(Node(f"s{i}", s, f"step{i}", key=f"step{i}") for i, s in enumerate(graph.steps))
     n = len(nodes)
     # Edges naming steps that do not exist are drawn against a placeholder node, so the
     # user sees the model's mistake rather than losing it.
@@ -150,7 +152,7 @@ def script_view(graph: Script) -> GraphView:
         for i in (a, b):
             if not 0 <= i < n and i not in extra:
                 extra[i] = Node(f"s{i}", "(no such step)", f"step{i}")
-        edges.append(Edge(f"s{a}", f"s{b}"))
+        edges.append(Edge(f"s{a}", f"s{b}", key=f"step{a} -> step{b}"))
     return GraphView(nodes + tuple(extra.values()), tuple(edges), title=graph.goal, kind="script")
 
 
@@ -166,7 +168,7 @@ def explagraph_view(graph: ExplaGraph) -> GraphView:
             nodes_l.append(Node(ids[key], concept.strip()))
         return ids[key]
 
-    edges_l = [Edge(nid(a), nid(b), r.strip()) for a, r, b in graph.triples]
+    edges_l = [Edge(nid(a), nid(b), r.strip(), key="; ".join((a, r, b))) for a, r, b in graph.triples]
     title = f"{graph.belief} — {graph.stance}" if graph.stance else graph.belief
     return GraphView(tuple(nodes_l), tuple(edges_l), title=title, kind="explagraph")
 

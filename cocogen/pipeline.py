@@ -22,7 +22,9 @@ from typing import Any
 
 from cocogen.backends.base import Backend, GenerationParams, RequestContext
 from cocogen.cache import CompletionCache, cache_key
+from cocogen.confidence import Confidence, element_confidence
 from cocogen.errors import BackendError
+from cocogen.merge import Merged, merge_graphs
 from cocogen.prompts import Prompt, PromptSpec, build_prompt
 from cocogen.streaming import STOPPED, LiveText, complete_live
 from cocogen.tasks.base import Format, Task, get_format, get_task
@@ -39,6 +41,8 @@ class Sample:
     code: str  # the query text followed by the completion: the whole program/text
     parse: ParseResult
     generation: Generation
+    # How sure the model was of each element of this sample's graph (see :mod:`cocogen.confidence`).
+    confidence: Confidence = field(default_factory=Confidence)
 
 
 @dataclass(frozen=True)
@@ -55,22 +59,36 @@ class Result:
     params: GenerationParams
     timing: dict[str, float] = field(default_factory=dict)  # prompt_s, model_s, parse_s, total_s
     example_id: str | None = None
+    merged: Merged | None = None  # the samples merged into one graph (``generate(..., merge=True)``)
+    # The merged graph as the format writes it (parsed like a completion): the answer when merged.
+    merged_answer: Sample | None = None
+
+    @property
+    def answer(self) -> Sample:
+        """What the result answers: the merged graph's rendering when merged, else the first sample."""
+        return self.merged_answer if self.merged_answer is not None else self.samples[0]
 
     @property
     def completion(self) -> str:
-        return self.samples[0].completion
+        return self.answer.completion
 
     @property
     def code(self) -> str:
-        return self.samples[0].code
+        return self.answer.code
 
     @property
     def parse(self) -> ParseResult:
-        return self.samples[0].parse
+        return self.answer.parse
 
     @property
     def graph(self) -> Graph | None:
-        return self.parse.graph
+        """The answer: the merged graph when the samples were merged, else the first sample's."""
+        return self.merged.graph if self.merged is not None else self.parse.graph
+
+    @property
+    def confidence(self) -> Confidence:
+        """The model's confidence in each element of the answer (not available for a merged graph: see ``merged``)."""
+        return self.answer.confidence
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -78,7 +96,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return self.parse.ok
+        return self.merged is not None or self.parse.ok
 
     @property
     def cached(self) -> bool:
@@ -109,8 +127,15 @@ class Result:
             "problems": [p.to_dict() for p in self.problems],
             "usage": self.usage(),
         }
+        d["confidence"] = self.confidence.values
+        d["runner_up"] = self.confidence.runner_up
         if len(self.samples) > 1:
-            d["samples"] = [{"code": s.code, **s.parse.to_dict()} for s in self.samples]
+            d["samples"] = [
+                {"code": s.code, **s.parse.to_dict(), "confidence": s.confidence.values} for s in self.samples
+            ]
+        if self.merged is not None:
+            d["merged"] = self.merged.graph.to_dict()
+            d["agreement"] = self.merged.agreement
         return d
 
 
@@ -162,6 +187,7 @@ def generate(
     example_id: str | None = None,
     prompt: Prompt | None = None,
     live: LiveText | None = None,
+    merge: bool = False,
 ) -> Result:
     """Build the prompt for ``query``, complete it with ``backend``, parse the answer.
 
@@ -187,6 +213,9 @@ def generate(
     live
         A :class:`~cocogen.streaming.LiveText` to watch the completion as it is written
         and to stop it (the result then keeps what was written).
+    merge
+        Merge the ``params.n`` samples into one graph (:mod:`cocogen.merge`); the result's
+        ``graph`` is then the merged one.  Samples that did not parse are left out of it.
 
     Raises
     ------
@@ -208,7 +237,16 @@ def generate(
     t2 = time.perf_counter()
     samples = []
     for g in gens:
-        samples.append(Sample(g.text, prompt.query_text + g.text, f.parse(g.text, q), g))
+        parsed = f.parse(g.text, q)
+        conf = element_confidence(t, f, q, parsed.graph, g)
+        samples.append(Sample(g.text, prompt.query_text + g.text, parsed, g, conf))
+    merged = merged_answer = None
+    if merge and any(s.parse.graph is not None for s in samples):
+        merged = merge_graphs(t, q, [s.parse.graph for s in samples])
+        full = f.render(merged.graph)
+        text = full[len(prompt.query_text) :] if full.startswith(prompt.query_text) else full
+        unknown = Confidence(dict.fromkeys(t.element_keys(merged.graph)))
+        merged_answer = Sample(text, prompt.query_text + text, f.parse(text, q), Generation(text), unknown)
     t3 = time.perf_counter()
     return Result(
         task=t.name,
@@ -221,4 +259,6 @@ def generate(
         params=p,
         timing={"prompt_s": t1 - t0, "model_s": t2 - t1, "parse_s": t3 - t2, "total_s": t3 - t0},
         example_id=example_id,
+        merged=merged,
+        merged_answer=merged_answer,
     )

@@ -21,6 +21,7 @@ import json
 import re
 import shutil
 import textwrap
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import graphviz
@@ -41,8 +42,10 @@ __all__ = [
     "state_frame",
     "diff_frame",
     "style_diff_frame",
+    "style_state_frame",
     "legend_text",
     "dot_label",
+    "confidence_note",
 ]
 
 WRAP = 26  # characters per label line; keeps a 10-step script readable side by side
@@ -88,11 +91,45 @@ def _style(status: Status | None) -> dict[str, str]:
     return COLOURS[status or "none"]
 
 
-def to_dot(graph: Graph | GraphView, *, rankdir: str | None = None, caption: bool = True) -> graphviz.Digraph:
+def confidence_note(
+    key: str,
+    sureness: Mapping[str, float | None] | None,
+    runner_up: Mapping[str, Any] | None = None,
+    what: str = "confidence",
+) -> tuple[float, str] | None:
+    """An element's number and its tooltip text (``confidence 0.83 · runner-up "step1 -> step4" 0.12``).
+
+    ``None`` where there is no number for ``key``.
+
+    >>> confidence_note("e", {"e": 0.834}, {"e": {"p": 0.12, "label": "step1 -> step4"}})
+    (0.834, 'confidence 0.83 · runner-up "step1 -> step4" 0.12')
+    """
+    p = (sureness or {}).get(key) if key else None
+    if p is None:
+        return None
+    text = f"{what} {p:.2f}"
+    other = (runner_up or {}).get(key)
+    if isinstance(other, Mapping) and isinstance(other.get("p"), (int, float)):
+        text += f' · runner-up "{_clip(str(other.get("label") or "?"))}" {float(other["p"]):.2f}'
+    return float(p), text
+
+
+def to_dot(
+    graph: Graph | GraphView,
+    *,
+    rankdir: str | None = None,
+    caption: bool = True,
+    confidence: Mapping[str, float | None] | None = None,
+    runner_up: Mapping[str, Any] | None = None,
+    what: str = "confidence",
+) -> graphviz.Digraph:
     """A Graphviz digraph of a script or ExplaGraph (or of a comparison view).
 
     Scripts are drawn top to bottom (they are partial orders); ExplaGraphs left to right
-    with the relation on each edge.
+    with the relation on each edge.  With ``confidence`` (element key → number in [0, 1],
+    see :mod:`cocogen.confidence`; or a merge's agreement, ``what="agreement"``) an edge is
+    as wide and as opaque as the model was sure of it, and its tooltip says the number
+    and the runner-up.
 
     Examples
     --------
@@ -111,6 +148,7 @@ def to_dot(graph: Graph | GraphView, *, rankdir: str | None = None, caption: boo
     for n in view.nodes:
         st = _style(n.status)
         node_style = "rounded,filled" + (",dashed" if n.status == "missing" else "")
+        note = confidence_note(n.key, confidence, runner_up, what)
         g.node(
             n.id,
             label=dot_label(n.tag, n.label),
@@ -118,12 +156,19 @@ def to_dot(graph: Graph | GraphView, *, rankdir: str | None = None, caption: boo
             fillcolor=st["fill"],
             style=node_style,
             penwidth="2" if n.status == "extra" else "1.2",
+            **({"tooltip": note[1]} if note is not None else {}),
         )
     for e in view.edges:
         st = _style(e.status)
         attrs = {"color": st["line"], "style": st["style"], "fontcolor": st["line"]}
         if e.label:
             attrs["label"] = dot_label(e.label)
+        note = confidence_note(e.key, confidence, runner_up, what)
+        if note is not None:
+            attrs["penwidth"] = f"{0.6 + 3.4 * note[0]:.2f}"
+            attrs["color"] = st["line"] + f"{round(64 + 191 * note[0]):02x}"  # #rrggbbaa: unsure is faint
+            attrs["tooltip"] = note[1]
+            attrs["labeltooltip"] = note[1]
         g.edge(e.src, e.dst, **attrs)
     return g
 
@@ -161,8 +206,18 @@ def _tooltip(node: Node, status: Status | None) -> str:
 _CDN = re.compile(r"<(link|script)\b[^>]*https?://[^>]*>(\s*</script>)?", re.IGNORECASE)
 
 
-def to_pyvis_html(graph: Graph | GraphView, *, height: int = 460) -> str:
-    """A self-contained, offline HTML page with an interactive (drag, zoom) view of the graph."""
+def to_pyvis_html(
+    graph: Graph | GraphView,
+    *,
+    height: int = 460,
+    confidence: Mapping[str, float | None] | None = None,
+    runner_up: Mapping[str, Any] | None = None,
+    what: str = "confidence",
+) -> str:
+    """A self-contained, offline HTML page with an interactive (drag, zoom) view of the graph.
+
+    ``confidence``, ``runner_up``, ``what``: as for :func:`to_dot` (edge width, opacity, tooltip).
+    """
     from pyvis.network import Network
 
     view = _as_view(graph)
@@ -172,10 +227,11 @@ def to_pyvis_html(graph: Graph | GraphView, *, height: int = 460) -> str:
         label = "\n".join(textwrap.wrap(_clip(n.label), WRAP)) or " "
         if n.tag:
             label = f"{n.tag}\n{label}"
+        note = confidence_note(n.key, confidence, runner_up, what)
         net.add_node(
             n.id,
             label=label,
-            title=_tooltip(n, n.status),
+            title=_tooltip(n, n.status) + (f"\n{note[1]}" if note is not None else ""),
             color={"background": st["fill"], "border": st["line"]},
             shape="box",
             borderWidth=2 if n.status == "extra" else 1,
@@ -184,14 +240,20 @@ def to_pyvis_html(graph: Graph | GraphView, *, height: int = 460) -> str:
         )
     for e in view.edges:
         st = _style(e.status)
+        note = confidence_note(e.key, confidence, runner_up, what)
+        width = 3 if e.status == "extra" else 1.5
+        title = e.label or None
+        if note is not None:
+            width = 0.6 + 4.4 * note[0]
+            title = "\n".join(x for x in (e.label, note[1]) if x)
         net.add_edge(
             e.src,
             e.dst,
             label=_clip(e.label) if e.label else None,
-            title=e.label or None,
-            color=st["line"],
+            title=title,
+            color=st["line"] if note is None else {"color": st["line"], "opacity": 0.25 + 0.75 * note[0]},
             dashes=e.status == "missing",
-            width=3 if e.status == "extra" else 1.5,
+            width=width,
             arrows="to",
             font={"size": 11, "color": st["line"], "strokeWidth": 3},
         )
@@ -232,6 +294,26 @@ def state_frame(table: StateTable) -> pd.DataFrame:
             table.states[p][t] if p < len(table.states) and t < len(table.states[p]) else "" for t in range(len(rows))
         ]
     return pd.DataFrame(data)
+
+
+def style_state_frame(table: StateTable, sureness: Sequence[Sequence[float | None]]) -> Styler:
+    """:func:`state_frame` with each cell's background as strong as the model was sure of it.
+
+    ``sureness[p][t]``: the number of participant ``p``'s cell at time ``t`` (``None``: none).
+    """
+    frame = state_frame(table)
+
+    def shade(_: Any) -> pd.DataFrame:
+        out = frame.copy().astype(object)
+        out.loc[:, :] = ""
+        for p in range(len(frame.columns) - 1):
+            for t in range(len(frame)):
+                v = sureness[p][t] if p < len(sureness) and t < len(sureness[p]) else None
+                if v is not None:
+                    out.iloc[t, p + 1] = f"background-color: rgba(59, 91, 146, {0.08 + 0.6 * v:.2f})"
+        return out
+
+    return frame.style.apply(shade, axis=None)
 
 
 def _unique(name: str, taken: dict[str, Any]) -> str:

@@ -218,7 +218,7 @@ def _header(
 
 
 # Header fields that must match for a resume to continue the same experiment.
-_RESUME_KEYS = ("task", "format", "backend", "params", "prompt")
+_RESUME_KEYS = ("task", "format", "backend", "params", "prompt", "merge")
 
 
 # Run files written before the prompt spec named its fields: old name -> new name.
@@ -492,6 +492,7 @@ def run_batch(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
+    merge: bool = False,
 ) -> RunSummary:
     """Generate for every example not yet done in ``out``, appending one record per example.
 
@@ -515,6 +516,9 @@ def run_batch(
         Called in the calling thread after every finished example (the app's progress bar).
     cancel
         Set it to stop: no new request starts; those in flight finish and are recorded.
+    merge
+        Merge each example's ``params.n`` samples (:mod:`cocogen.merge`): the record's
+        ``graph`` is the merged graph (what ``eval`` scores), with ``agreement`` per element.
 
     Raises
     ------
@@ -534,6 +538,8 @@ def run_batch(
     out = Path(out)
     spec = spec or PromptSpec()
     header = _header(t, f, backend, p, spec, split)
+    if merge:
+        header["merge"] = True
 
     unique: dict[str, Example] = {}
     for ex in examples:
@@ -562,6 +568,7 @@ def run_batch(
             cancel=cancel,
             max_consecutive_failures=max_consecutive_failures,
             t_start=t_start,
+            merge=merge,
         )
     finally:
         lock.release()
@@ -585,6 +592,7 @@ def _run_locked(
     cancel: threading.Event,
     max_consecutive_failures: int,
     t_start: float,
+    merge: bool = False,
 ) -> RunSummary:
     """The body of :func:`run_batch`, run while this process holds the run file's lock."""
     total = len(unique)
@@ -632,6 +640,7 @@ def _run_locked(
                 cache=cache,
                 example_id=str(ex.id),
                 prompt=prompt,
+                merge=merge,
             )
         except _Cancelled:
             return None
@@ -673,9 +682,14 @@ def _run_locked(
             "started": started,
             "finished": _iso_now(),
         }
+        rec["confidence"] = res.confidence.to_dict()  # all "not available" for a merged graph: see "agreement"
         if len(res.samples) > 1:
             rec["samples"] = [s.completion for s in res.samples]
             rec["sample_graphs"] = [s.parse.to_dict() for s in res.samples]
+            rec["sample_confidence"] = [s.confidence.to_dict() for s in res.samples]
+        if res.merged is not None:
+            rec["merged"] = True
+            rec["agreement"] = res.merged.agreement
         return rec
 
     bar = None

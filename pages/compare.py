@@ -9,6 +9,7 @@ import streamlit as st
 from cocogen.app import components as c
 from cocogen.app import live_view as lv
 from cocogen.app.compare import default_formats
+from cocogen.app.confidence import merge_params
 from cocogen.app.frame import page_frame
 from cocogen.app.sharing import export_name, outcome_parts
 from cocogen.tasks.base import Task
@@ -62,6 +63,7 @@ with right:
         f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "
         f"(selection: {settings.select})."
     )
+    samples = c.merge_switch("cmp")
     st.button(
         "Compare",
         type="primary",
@@ -85,8 +87,9 @@ with lv.answering("cmp") as asked, c.guard("Comparing"):
             backend_kind=choice.kind,
             reference=reference.graph if reference is not None else None,
             spec=settings.prompt_spec(pool),
-            params=settings.params(),
+            params=merge_params(settings.params(), samples) if samples else settings.params(),
             cache=c.completion_cache(settings.use_cache),
+            merge=bool(samples),
         )
         st.session_state["cmp_asked"] = (task.name, reference)
         st.session_state.pop("cmp_result", None)

@@ -151,6 +151,7 @@ def show_evaluation(jobs: Sequence[BatchJob]) -> None:
                 .properties(height=300)
             )
             st.altair_chart(chart, width="stretch")
+    c.show_calibration([(j.fmt, j.out) for j, _ev in results], key="ev_calibration")
     st.subheader("Per example")
     st.dataframe(per_example, hide_index=True, key="ev_rows", height=320)
     d = st.columns(len(results) + 1)

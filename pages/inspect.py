@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from cocogen.app import components as c
+from cocogen.app.confidence import least_sure_order, least_sure_rows
 from cocogen.app.frame import page, page_frame
 from cocogen.app.inspection import InspectedRun, filter_rows, inspect_file, main_metric, rows_table
 from cocogen.app.jobs import runs_dir
@@ -156,7 +157,16 @@ def inspect_detail(run: InspectedRun, shown: Sequence[int], pos: int, pos_key: s
         interactive = False
         if not isinstance(row.gold if row.gold is not None else row.pred, StateTable):
             interactive = st.toggle("Interactive", key="insp_interactive")
-        c.show_graph(row.pred, key="insp_graph", gold=row.gold, interactive=interactive)
+        by_sureness = row.sureness.available and st.toggle(
+            f"Draw the model's {row.sureness.what}",
+            key="insp_sure",
+            help="The prediction alone, each edge as wide and opaque as the model was sure of it.",
+        )
+        gold = None if by_sureness else row.gold
+        c.show_graph(row.pred, key="insp_graph", gold=gold, interactive=interactive, sureness=row.sureness)
+        if row.sureness.available:
+            with st.expander(f"{row.sureness.what.capitalize()} per element, least sure first"):
+                st.dataframe(least_sure_rows(row.sureness), hide_index=True, key="insp_sure_rows")
         c.show_problems(row.problems, ok=row.parsed)
         c.show_scores({k: row.values.get(k) for k in run.metrics}, key="insp_scores")
     with right:
@@ -231,6 +241,11 @@ shown = filter_rows(
     high=high,
     text=text,
 )
+if any(r.least_sure is not None for r in run.rows) and st.checkbox(
+    "Least sure first", key=f"insp_least_sure:{path}", persist_state="session",
+    help="Examples ordered by their least sure element (the model's confidence, or a merge's agreement).",
+):  # fmt: skip
+    shown = [shown[i] for i in least_sure_order([run.rows[j].least_sure for j in shown])]
 st.caption(f"{len(shown)} of {len(run.rows)} examples")
 picked = examples_table(rows_table(run, shown), key=f"insp_table:{path}")
 if not shown:

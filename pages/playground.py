@@ -10,6 +10,7 @@ import streamlit as st
 
 from cocogen.app import components as c
 from cocogen.app import live_view as lv
+from cocogen.app.confidence import merge_params, sureness_of
 from cocogen.app.frame import page_frame
 from cocogen.app.sharing import export_name
 from cocogen.app.state import assemble_prompt, example_text, example_title, move, nearest_examples, parse_example
@@ -237,7 +238,8 @@ def show_result(result: Result, *, key: str) -> None:
         interactive = False
         if not isinstance(result.graph, StateTable):
             interactive = head[1].toggle("Interactive", key=f"{key}_interactive", help="Drag and zoom (pyvis)")
-        c.show_graph(result.graph, key=f"{key}_graph", interactive=interactive)
+        c.show_graph(result.graph, key=f"{key}_graph", interactive=interactive, sureness=sureness_of(result))
+        c.show_sureness(result, key=f"{key}_sureness")
     c.show_problems(result.problems, ok=result.ok)
     downloads(result.code, result.graph, result.to_dict(), key=f"{key}_dl", stem=f"{result.task}-{result.format}")
     row = c.matching_reference(get_task(result.task), result.query)
@@ -296,6 +298,7 @@ with actions:
                 "Grey: the few-shot examples · blue: your input, which the model continues. "
                 f"Stops at: {', '.join(repr(s) for s in prompt.stop)}"
             )
+        samples = c.merge_switch("pg")
         st.button(
             "Generate", type="primary", icon=":material/play_arrow:", key="pg_generate", on_click=lv.request, args=("pg",)
         )
@@ -311,8 +314,9 @@ with actions:
                 c.backend_for(task.name),
                 backend_kind=choice.kind,
                 prompt=prompt,  # exactly the prompt shown above
-                params=settings.params(),
+                params=merge_params(settings.params(), samples) if samples else settings.params(),
                 cache=c.completion_cache(settings.use_cache),
+                merge=bool(samples),
             )
             st.session_state.pop("pg_result", None)
 

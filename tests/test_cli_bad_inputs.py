@@ -288,6 +288,13 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("grid-dead-server", ["grid", "--task", "explagraphs", "--split", "cocogen-dev", "--limit", "1", "--k", "1",
                           "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--timeout", "2",
                           "--no-progress", "--no-cache", "--out", "{dir}/g-dead"], ["127.0.0.1:9", "connect", "Stopped"]),  # fmt: skip
+    ("generate-merge-one-sample", ["generate", "--task", "explagraphs", "--backend", "replay", "--merge",
+                                   "--input", EG_INPUT], ["--merge needs two samples"]),  # fmt: skip
+    ("generate-merge-greedy", ["generate", "--task", "explagraphs", "--backend", "replay", "--samples", "3",
+                               "--temperature", "0", "--merge", "--input", EG_INPUT], ["temperature above 0"]),  # fmt: skip
+    ("generate-samples-zero", ["generate", "--task", "explagraphs", "--backend", "replay", "--samples", "0",
+                               "--input", EG_INPUT], ["--samples must be 1 or more"]),  # fmt: skip
+    ("run-merge-one-sample", RUN + ["--merge", "--out", "{dir}/r-m.jsonl"], ["--merge needs two samples"]),
     ("data-verify-only-unknown", ["data", "verify", "--only", "nope"], ["Unknown dataset 'nope'"]),
     ("data-download-only-unknown", ["data", "download", "--only", "nope"], ["Unknown dataset 'nope'"]),
 ]

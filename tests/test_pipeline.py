@@ -53,7 +53,9 @@ def test_generate_parses_the_models_answer(
     u = r.usage()
     assert u["cached"] is False and u["prompt_tokens"] and u["total_s"] >= u["model_s"] > 0
     d = r.to_dict()
-    assert set(d) == {"ok", "code", "graph", "problems", "usage"} and d["graph"] == ex.graph.to_dict()
+    assert set(d) == {"ok", "code", "graph", "problems", "usage", "confidence", "runner_up"}
+    assert d["graph"] == ex.graph.to_dict()
+    assert set(d["confidence"]) == set(task.element_keys(ex.graph))  # every element, None without logprobs
     assert FAKE_KEY not in json.dumps(d)
 
     # The same request again is a cache hit: no new HTTP request, same answer.
@@ -102,7 +104,7 @@ def test_cli_generate_json(
     assert main(args) == 0
     out, err = capsys.readouterr()
     d = json.loads(out)
-    assert set(d) == {"ok", "code", "graph", "problems", "usage"}
+    assert set(d) == {"ok", "code", "graph", "problems", "usage", "confidence", "runner_up"}
     assert d["ok"] and d["graph"] == ex.graph.to_dict() and d["problems"] == []
     assert FAKE_KEY not in out + err
 

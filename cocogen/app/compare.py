@@ -97,6 +97,7 @@ def compare_formats(
     score: Callable[[Result, Graph], dict[str, float | None]] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     live: Callable[[str], LiveText] | None = None,
+    merge: bool = False,
 ) -> list[Outcome]:
     """Generate for ``query`` in each of ``formats`` with the same model and examples.
 
@@ -104,6 +105,7 @@ def compare_formats(
     :class:`Outcome` with ``error`` set; the others still run.  ``score`` computes the
     per-example metrics against ``reference`` (default: :func:`scores`).  ``live(format)``
     gives the :class:`~cocogen.streaming.LiveText` each format's answer is written into.
+    ``merge``: each format's ``params.n`` samples are merged into one graph (:mod:`cocogen.merge`).
     """
     t = get_task(task) if isinstance(task, str) else task
     scorer = score or scores
@@ -116,7 +118,7 @@ def compare_formats(
             try:
                 res = generate(
                     t, fmt, query, backend, spec=spec, params=params, cache=cache, example_id=example_id,
-                    live=live(name) if live is not None else None,
+                    live=live(name) if live is not None else None, merge=merge,
                 )  # fmt: skip
             except CocogenError as e:
                 oc = Outcome(name, fmt.kind, None, e.user_message())

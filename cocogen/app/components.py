@@ -308,8 +308,13 @@ def show_graph(
     gold: Graph | None = None,
     interactive: bool = False,
     caption: bool = True,
+    sureness: Any = None,
 ) -> None:
-    """Draw a graph (or a ProPara table); with ``gold``, coloured matched / missing / extra."""
+    """Draw a graph (or a ProPara table); with ``gold``, coloured matched / missing / extra.
+
+    ``sureness`` (a :class:`cocogen.app.confidence.Sureness`): edges as wide and opaque as
+    the model was sure of them, with the number in their tooltip (drawn without ``gold``).
+    """
     from cocogen import render
     from cocogen.diff import diff_graphs, diff_tables
 
@@ -319,8 +324,11 @@ def show_graph(
             st.dataframe(render.style_diff_frame(d), hide_index=True, key=f"{key}_tbl")
             st.caption(f"Cells right: {d.accuracy:.0%} · green: right · orange: wrong (predicted ≠ reference)")
         elif graph is not None:
-            st.dataframe(render.state_frame(graph), hide_index=True, key=f"{key}_tbl")
-            st.caption("`-`: does not exist · `?`: exists, location unknown")
+            cells = _cell_sureness(graph, sureness)
+            frame = render.state_frame(graph) if cells is None else render.style_state_frame(graph, cells)
+            st.dataframe(frame, hide_index=True, key=f"{key}_tbl")
+            shaded = f" · shade: the model's {sureness.what}" if cells is not None else ""
+            st.caption(f"`-`: does not exist · `?`: exists, location unknown{shaded}")
         return
     if graph is None and gold is None:
         st.info("No graph to draw.")
@@ -329,12 +337,30 @@ def show_graph(
     if not view.nodes:
         st.info("The graph is empty.")
         return
+    sure: dict[str, Any] = {}
+    if sureness is not None and sureness.available and gold is None:
+        sure = {"confidence": sureness.values, "runner_up": sureness.runner_up, "what": sureness.what}
     if interactive:
-        st.iframe(render.to_pyvis_html(view, height=460), height=480)
+        st.iframe(render.to_pyvis_html(view, height=460, **sure), height=480)
     else:
-        st.graphviz_chart(render.to_dot(view, caption=caption))
+        st.graphviz_chart(render.to_dot(view, caption=caption, **sure))
+    if sure:
+        st.caption(f"Edge width and opacity: the model's {sureness.what}; hover over an edge for the number.")
     if gold is not None:
         st.caption(render.legend_text())
+
+
+def _cell_sureness(table: StateTable, sureness: Any) -> list[list[float | None]] | None:
+    """Each cell's number, placed by the task's element keys (one per cell, in the order of ``states``)."""
+    from cocogen.tasks.base import task_for_graph
+
+    if sureness is None or not sureness.available:
+        return None
+    keys = task_for_graph(table).element_keys(table)
+    if len(keys) != sum(len(row) for row in table.states):
+        return None
+    it = iter(keys)
+    return [[sureness.values.get(next(it)) for _ in row] for row in table.states]
 
 
 def show_scores(values: Mapping[str, float | None], *, key: str) -> None:
@@ -369,9 +395,11 @@ def show_comparison(outcomes: Sequence[Any], reference: Example | None) -> None:
             )
             with st.expander("Raw output", expanded=False):
                 st.code(res.completion or "(empty)", language="python" if oc.kind == "code" else None)
-            show_graph(
-                res.graph, key=f"cmp_graph_{i}", gold=reference.graph if reference is not None else None, caption=False
-            )
+            from cocogen.app.confidence import sureness_of
+
+            gold = reference.graph if reference is not None else None
+            show_graph(res.graph, key=f"cmp_graph_{i}", gold=gold, caption=False, sureness=sureness_of(res))
+            show_sureness(res, key=f"cmp_sure_{i}")
             show_problems(res.problems, ok=res.ok)
             if oc.summary is not None:
                 s = oc.summary
@@ -553,3 +581,114 @@ def data_download_offer(key: str, *, why: str = "This needs the datasets.", rese
     if err := st.session_state.get(error_key):
         box.error(err, icon=":material/cloud_off:")
     return False
+
+
+# --- confidence and sample-and-merge ----------------------------------------------------------------------
+
+
+def merge_switch(key: str) -> int:
+    """The "Sample and merge" switch: the number of samples to merge, 0 when off."""
+    cols = st.columns([3, 2], vertical_alignment="center")
+    on = cols[0].toggle(
+        "Sample and merge",
+        key=f"{key}_merge",
+        help="Sample several answers (temperature > 0) and merge them into one graph; "
+        "each element then shows its agreement, the share of samples that have it.",
+    )
+    n = cols[1].number_input(
+        "Samples",
+        min_value=2,
+        max_value=10,
+        value=5,
+        key=f"{key}_samples",
+        disabled=not on,
+        label_visibility="collapsed",
+    )
+    return int(n) if on else 0
+
+
+def show_sureness(result: Any, *, key: str) -> None:
+    """The elements, least sure first; for a merged result, its samples one click away."""
+    from cocogen.app.confidence import Sureness, least_sure_rows, sureness_of
+
+    s = sureness_of(result)
+    if not s.values:
+        return
+    if not s.available:
+        st.caption("Confidence: not available from this backend (it gives no probabilities).")
+    else:
+        with st.expander(f"How sure — {s.what} per element, least sure first"):
+            st.dataframe(
+                least_sure_rows(s),
+                hide_index=True,
+                key=f"{key}_sure",
+                column_config={
+                    s.what: st.column_config.ProgressColumn(s.what, min_value=0.0, max_value=1.0, format="%.2f")
+                },
+            )
+    if result.merged is not None:
+        with st.expander(f"The {len(result.samples)} samples behind the merge"):
+            tabs = st.tabs([f"Sample {i + 1}" for i in range(len(result.samples))])
+            for i, (tab, sample) in enumerate(zip(tabs, result.samples, strict=True)):
+                with tab:
+                    conf = sample.confidence
+                    show_graph(
+                        sample.parse.graph,
+                        key=f"{key}_sample_{i}",
+                        sureness=Sureness(dict(conf.values), dict(conf.runner_up)),
+                    )
+
+
+def show_calibration(runs: Sequence[tuple[str, Any]], *, key: str) -> None:
+    """Calibration of each run's element confidences: bins against the share in the reference, and the ECE."""
+    import altair as alt
+    import pandas as pd
+
+    from cocogen.confidence import calibration_of_run
+    from cocogen.errors import CocogenError
+
+    points, eces = [], []
+    for label, path in runs:
+        try:
+            cal = calibration_of_run(path)
+        except CocogenError:
+            continue
+        if cal is None:
+            continue
+        eces.append(f"**{label}** ECE {cal.ece:.3f} over {cal.n} elements")
+        points += [
+            {
+                "format": label,
+                "confidence": b.mean_confidence,
+                "share in the reference": b.share_in_reference,
+                "elements": b.count,
+                "bin": f"{b.low:.1f}–{b.high:.1f}",
+            }
+            for b in cal.bins
+            if b.count
+        ]
+    st.subheader("Calibration")
+    if not points:
+        st.caption(
+            "No confidence recorded in these runs (a backend without probabilities, a merged run, or an older file)."
+        )
+        return
+    data = pd.DataFrame(points)
+    diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(strokeDash=[4, 4], color="gray")
+    lines = (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            alt.X("confidence:Q", scale=alt.Scale(domain=[0, 1]), title="the model's confidence (bin mean)"),
+            alt.Y("share in the reference:Q", scale=alt.Scale(domain=[0, 1])),
+            color="format:N",
+            size=alt.Size("elements:Q", legend=None),
+            tooltip=["format", "bin", "confidence", "share in the reference", "elements"],
+        )
+    )
+    st.altair_chart((diagonal.encode(x="x:Q", y="y:Q") + lines).properties(height=300), width="stretch", key=key)
+    st.caption(
+        " · ".join(eces)
+        + ". Each element of each answer is binned by its confidence; on the dashed line the model is as often "
+        "right as it is sure. ECE: the elements' mean gap between the two."
+    )

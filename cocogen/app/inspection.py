@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cocogen.app.confidence import Sureness
+from cocogen.confidence import Confidence
 from cocogen.evaluate import display_metrics, evaluate_file, load_predictions
 from cocogen.metrics.base import Score
 from cocogen.tasks.base import get_format, get_task
@@ -46,6 +48,14 @@ class Row:
     prompt: str | None = None  # the whole prompt, when the file recorded it
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    # How sure the model was of each element of ``pred`` (from the run record; empty: not recorded).
+    sureness: Sureness = field(default_factory=Sureness)
+
+    @property
+    def least_sure(self) -> float | None:
+        """The lowest confidence (or agreement) among the prediction's elements, ``None`` without any."""
+        known = [v for v in self.sureness.values.values() if v is not None]
+        return min(known) if known else None
 
     @property
     def problem_kinds(self) -> tuple[str, ...]:
@@ -122,9 +132,19 @@ def inspect_file(path: str | Path, *, task: str | None = None, fmt: str | None =
                 prompt=rec.get("prompt"),
                 error=(it.error if it is not None else None) or er.info.get("error"),
                 info=er.info,
+                sureness=_sureness(rec),
             )
         )
     return InspectedRun(str(p), preds.kind, preds.task, preds.format, ev.score, tuple(rows), dict(preds.meta))
+
+
+def _sureness(rec: dict[str, Any]) -> Sureness:
+    """A run record's agreement (a merged answer) or confidence; nothing for other files."""
+    agreement = rec.get("agreement")
+    if isinstance(agreement, dict):
+        return Sureness(Confidence.from_dict({"values": agreement}).values, {}, "agreement")
+    conf = Confidence.from_dict(rec.get("confidence"))
+    return Sureness(conf.values, conf.runner_up, "confidence")
 
 
 def main_metric(task: str) -> str:
@@ -200,6 +220,8 @@ def rows_table(run: InspectedRun, indices: Sequence[int] | None = None) -> list[
         }
         for k in run.metrics:
             d[k] = r.values.get(k)
+        if any(x.least_sure is not None for x in run.rows):
+            d["least sure"] = r.least_sure
         out.append(d)
     return out
 

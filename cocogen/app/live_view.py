@@ -130,14 +130,20 @@ def start_generation(
     prompt: Prompt,
     params: GenerationParams,
     cache: CompletionCache | None,
+    merge: bool = False,
 ) -> LiveJob:
-    """Start one generation (Playground, Learn) as the session's job under ``key``."""
+    """Start one generation (Playground, Learn) as the session's job under ``key``.
+
+    ``merge``: the ``params.n`` samples are merged into one graph (the live view shows the
+    sample being written).
+    """
 
     def work(job: LiveJob) -> None:
         lane = job.lanes[0]
         lane.value = generate(
-            task, fmt, query, job.backend(backend), prompt=prompt, params=params, cache=cache, live=lane.live
-        )
+            task, fmt, query, job.backend(backend), prompt=prompt, params=params, cache=cache, live=lane.live,
+            merge=merge,
+        )  # fmt: skip
 
     lane = Lane(fmt, query, prompt.query_text)
     return _start(key, LiveJob([lane], work, queue=_queue_for(backend_kind), label=key))
@@ -155,8 +161,9 @@ def start_comparison(
     spec: PromptSpec,
     params: GenerationParams,
     cache: CompletionCache | None,
+    merge: bool = False,
 ) -> LiveJob:
-    """Start one input through several formats, one lane (column) per format."""
+    """Start one input through several formats, one lane (column) per format (``merge``: as in Playground)."""
 
     def work(job: LiveJob) -> None:
         lanes = {lane.name: lane for lane in job.lanes}
@@ -175,6 +182,7 @@ def start_comparison(
             cache=cache,
             live=lambda name: lanes[name].live,
             on_outcome=keep,
+            merge=merge,
         )
 
     lanes = [Lane(task.formats[name], query, task.formats[name].render_query(query)) for name in formats]

@@ -247,6 +247,53 @@ class _Sampling:
     rng: np.random.Generator
 
 
+@dataclass(frozen=True)
+class Decision:
+    """One thing the model decided in a constrained generation, and how sure it was.
+
+    ``start``/``end``: the bytes of the document it wrote.  ``p``: for a choice, the model's
+    probability (temperature 1) of the alternative taken, renormalised over the
+    alternatives offered; for a free ``"value"``, the mean probability of its tokens among
+    the tokens allowed there.  ``runner_up``: the probability of the most likely branch not
+    taken, and a label of an alternative in it (so ``p + runner_up <= 1``).
+    """
+
+    start: int
+    end: int
+    p: float
+    runner_up: float | None = None
+    runner_up_label: str | None = None
+    kind: str = "choice"
+
+
+def _softmax_at(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The model's probabilities (temperature 1) of ``ids``, renormalised over them."""
+    vals = logits[ids].astype(np.float64)
+    e = np.exp(vals - vals.max())
+    return e / e.sum()
+
+
+def _probability_of(logits: np.ndarray, allowed: np.ndarray, tok: int) -> float:
+    """``tok``'s probability among the ``allowed`` tokens (a boolean mask), temperature 1."""
+    vals = logits[allowed].astype(np.float64)
+    top = vals.max()
+    return float(np.exp(float(logits[tok]) - top) / np.exp(vals - top).sum())
+
+
+def _others(branches: Sequence[tuple[float, int]], taken: int, sure: float) -> tuple[float, int] | None:
+    """The most likely branch other than ``taken`` (by its first option), as a share of the whole choice."""
+    rest = [(sure * p, opt) for p, opt in branches if opt != taken]
+    return max(rest) if rest else None
+
+
+def _better(a: tuple[float, int] | None, b: tuple[float, int] | None) -> tuple[float, int] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
 @dataclass
 class _Counters:
     prefill: int = 0  # prompt tokens evaluated for this request
@@ -310,6 +357,8 @@ class LocalModel:
         self._logits_at = -1  # len(_toks) when the logits buffer was last written
         self.counters = _Counters()
         self.watch: _Watch | None = None  # the streaming request being decoded, if any
+        self.decisions: list[Decision] = []  # what the model decided in the current request, and how sure
+        self.token_log_probs: list[tuple[bytes, float]] = []  # free sampling: each token and its log-probability
         # Constrained decoding tokenizes text fragments; a tokenizer that prefixes every
         # fragment with a space (older SentencePiece models) would write spaces that are
         # not there, so such models only decode freely.
@@ -555,7 +604,16 @@ class LocalModel:
         self._truncate(len(self._toks) - 1)
         return head
 
-    def free_text(self, spec: FreeSpec, s: _Sampling, first: int | None = None, *, head: bytes | None = None) -> str:
+    def free_text(
+        self,
+        spec: FreeSpec,
+        s: _Sampling,
+        first: int | None = None,
+        *,
+        head: bytes | None = None,
+        probs: list[float] | None = None,
+        first_p: float = 1.0,
+    ) -> str:
         """Sample a value after the current document, ending at a stop character.
 
         The first token is healed (:meth:`_back_up`) unless ``first`` was already chosen
@@ -564,8 +622,10 @@ class LocalModel:
         the stop is kept (as pending text), so the KV cache never holds text that the
         final rendering might not have.  The last token allowed by ``spec.max_tokens``
         must end the value (a runaway is cut where the model itself can close it, and
-        not on a refused value).
+        not on a refused value).  ``probs`` (when given) gets each kept token's probability
+        among the tokens allowed there (``first_p`` for ``first``).
         """
+        token_p: list[float] = []  # per token in ``history``, and the closing one
         if first is None:
             self._flush()
             head = self._back_up()
@@ -582,6 +642,7 @@ class LocalModel:
             m, skip = (self._healed_masks(head, spec.stop, spec.banned), len(head)) if head else (masks, 0)
             if i == 0 and first is not None:
                 tok = first
+                p_tok = first_p
             else:
                 logits = self._logits()
                 allowed = m.first if not out.strip() else m.rest
@@ -599,6 +660,7 @@ class LocalModel:
                 allowed = _refusing(allowed, _repeats(history))
                 allowed = _refusing(allowed, bans.get(len(history), ()))
                 tok = self._pick_value(logits, allowed, m.stop_at, skip, out, spec, s)
+                p_tok = _probability_of(logits, allowed, tok)
                 self.counters.sampled += 1
             piece = self.pieces[tok]
             cut = int(m.stop_at[tok])
@@ -611,18 +673,22 @@ class LocalModel:
                     bans.setdefault(j, set()).add(history[j])
                     self._truncate(len(self._toks) - (len(history) - j))
                     del out[starts[j] :]
-                    del history[j:], starts[j:]
+                    del history[j:], starts[j:], token_p[j:]
                     backtracks += 1
                     continue
             head = b""
             if cut < _BIG:
                 out += piece[skip:cut]
                 self._pending = piece[:cut]
+                token_p.append(p_tok)
                 break
             starts.append(len(out))
             out += piece[skip:]
             history.append(tok)
+            token_p.append(p_tok)
             self._eval([tok])
+        if probs is not None:
+            probs.extend(token_p)
         return out.decode("utf-8", errors="ignore")
 
     def _made_of(self, charset: str, stop_at: np.ndarray, skip: int = 0) -> np.ndarray:
@@ -687,6 +753,9 @@ class LocalModel:
         the value's first token also selects it.
         """
         base = os.path.commonprefix(list(texts))
+        # Where this decision's text starts: after the alternatives' common part, or for a
+        # lone option (the program had no choice to offer) where the document ended.
+        decided_from = len(base) if len(texts) > 1 else _common_len(bytes(self._text) + self._pending, base)
         self.set_doc(base)
         start = len(self._text)
         seqs = [self.tokenize(t[start:]) for t in texts]
@@ -706,6 +775,9 @@ class LocalModel:
         pos = 0
         path: list[int] = []  # decided tokens not yet evaluated
         first: int | None = None
+        first_p = 1.0
+        sure = 1.0  # the model's probability of the branches taken so far (temperature 1, alternatives only)
+        runner_up: tuple[float, int] | None = None  # the most likely branch not taken: (probability, an option in it)
         while len(alive) > 1:
             ends = [i for i in alive if len(seqs[i]) == pos]
             nxt: dict[int, list[int]] = {}
@@ -736,18 +808,40 @@ class LocalModel:
                 m = self._healed_masks(head, spec.stop, spec.banned) if head else self._masks(spec.stop, spec.banned)
                 allowed = m.first.copy()
                 allowed[child] = True
-                tok = self._pick(logits, np.flatnonzero(allowed), s)
+                ids = np.flatnonzero(allowed)
+                tok = self._pick(logits, ids, s)
+                probs = _softmax_at(logits, ids)
+                share = {t: float(probs[ids == t].sum()) for t in nxt}
+                branches = [(p, nxt[t][0]) for t, p in share.items()]
+                branches.append((max(0.0, 1.0 - sum(share.values())), open_ends[0]))
+                taken = share.get(tok, branches[-1][0])
+                if tok not in nxt:
+                    first_p = float(probs[ids == tok].sum()) / max(taken, 1e-12)
             elif closed_ends:
                 # One alternative is a prefix of others: stop here unless the model's own
                 # favourite token continues one of the longer ones.
+                text_ids = np.flatnonzero(self._text_ok)
+                probs = _softmax_at(logits, text_ids)
+                share = {t: float(probs[text_ids == t].sum()) for t in nxt}
+                branches = [(p, nxt[t][0]) for t, p in share.items()]
+                branches.append((max(0.0, 1.0 - sum(share.values())), closed_ends[0]))
                 best = int(np.argmax(np.where(self._text_ok, logits, -np.inf)))
                 if best not in nxt:
                     alive = closed_ends[:1]
                     self.counters.sampled += 1
+                    runner_up = _better(runner_up, _others(branches, closed_ends[0], sure))
+                    sure *= branches[-1][0]
                     break
                 tok = self._pick(logits, child, s)
+                taken = share[tok]
             else:
                 tok = self._pick(logits, child, s)
+                probs = _softmax_at(logits, child)
+                branches = [(float(probs[i]), nxt[int(t)][0]) for i, t in enumerate(child)]
+                taken = float(probs[child == tok].sum())
+            chosen_branch = nxt[tok][0] if tok in nxt else open_ends[0]
+            runner_up = _better(runner_up, _others(branches, chosen_branch, sure))
+            sure *= taken
             self.counters.sampled += 1
             if tok in nxt:
                 alive = nxt[tok]
@@ -759,22 +853,76 @@ class LocalModel:
                 break
         chosen = alive[0]
         spec = frees[chosen]
+        if len(texts) > 1 or spec is None:  # a lone free option is no choice: only its value is recorded
+            self._decided(chosen, decided_from, sure, runner_up, texts, frees)
         if first is not None:
             # The value starts with ``first`` in place of the backed-up head token; the
             # document is evaluated up to the head already.
             assert spec is not None
             self._pending = b""
-            return chosen, self.free_text(spec, s, first, head=heads.get(chosen, b""))
+            return chosen, self._value(spec, s, len(texts[chosen]), first, first_p, heads.get(chosen, b""))
         self.set_doc(texts[chosen])
         if spec is None:
             return chosen, None
-        return chosen, self.free_text(spec, s)
+        return chosen, self._value(spec, s, len(texts[chosen]))
+
+    def _decided(
+        self,
+        chosen: int,
+        base: int,
+        p: float,
+        runner_up: tuple[float, int] | None,
+        texts: Sequence[bytes],
+        frees: Sequence[FreeSpec | None],
+    ) -> None:
+        """Record a choice: the document bytes it wrote, its probability, the most likely branch not taken.
+
+        The chosen text often runs on to the start of the next line (what every future
+        shares); that indent belongs to the next element, so the span ends at the line break.
+        """
+        end = len(texts[chosen])
+        written = texts[chosen][base:]
+        cut = written.rfind(b"\n")
+        if cut >= 0 and not any(chr(c).isalnum() for c in written[cut + 1 :]):
+            end = base + cut
+        label = None
+        if runner_up is not None:
+            alt = texts[runner_up[1]]
+            stop = alt.find(b"\n", base)
+            # The line where the choice was made, as far as this alternative writes it.
+            line = alt[alt.rfind(b"\n", 0, base) + 1 : stop if stop >= 0 else len(alt)]
+            label = " ".join(line.decode("utf-8", errors="ignore").split()).strip(' ",')
+            label = (label if len(label) <= 48 else "…" + label[-47:]) or "(the end)"
+            if frees[runner_up[1]] is not None:
+                label = f"{label} … (a value of its own)"
+        self.decisions.append(
+            Decision(base, end, min(1.0, p), None if runner_up is None else min(1.0, runner_up[0]), label)
+        )
+
+    def _value(
+        self,
+        spec: FreeSpec,
+        s: _Sampling,
+        start: int,
+        first: int | None = None,
+        first_p: float = 1.0,
+        head: bytes = b"",
+    ) -> str:
+        """:meth:`free_text`, recorded with its mean token probability."""
+        probs: list[float] = []
+        value = self.free_text(spec, s, first, head=head or None, probs=probs, first_p=first_p)
+        if probs:
+            mean = float(sum(probs) / len(probs))
+            self.decisions.append(Decision(start, start + len(value.encode("utf-8")), mean, None, None, "value"))
+        return value
 
     def complete_text(self, prompt: str, stop: Sequence[str], max_tokens: int, s: _Sampling) -> tuple[str, str, int]:
         """Plain sampling after ``prompt`` until a stop sequence, end of text or ``max_tokens``.
 
-        Returns the text, the finish reason (``"stop"`` or ``"length"``) and the prompt's token count.
+        Returns the text, the finish reason (``"stop"`` or ``"length"``) and the prompt's token count;
+        :attr:`token_log_probs` then holds each token's bytes and natural-log probability.
         """
+        self.token_log_probs = []
         self.start(prompt)
         prompt_tokens = len(self._toks)
         stops = [x.encode("utf-8") for x in stop if x]
@@ -793,6 +941,8 @@ class LocalModel:
                 finish = "stop"
                 break
             before = len(out)
+            p_tok = _probability_of(logits, allowed, tok)
+            self.token_log_probs.append((self.pieces[tok], float(np.log(max(p_tok, 1e-300)))))
             out += self.pieces[tok]
             hits = [h for h in (out.find(x, max(0, before - longest)) for x in stops) if h >= 0]
             if hits:
@@ -1083,6 +1233,7 @@ class LlamaCppBackend:
             t0 = time.perf_counter()
             model.counters = _Counters()
             model.watch = _Watch(live, len(prefix) + len(query_text.encode("utf-8"))) if live is not None else None
+            model.decisions = []
             prompt_tokens: int | None = None
             try:
                 model.start(prefix + query_text.encode("utf-8"))
@@ -1098,13 +1249,14 @@ class LlamaCppBackend:
                 model.watch = None
             c = model.counters
             seconds = time.perf_counter() - t0
+            decisions = _in_completion(model.decisions, len(prefix) + len(query_text.encode("utf-8")), text)
         return Generation(
             text=text,
             finish_reason=finish,
             prompt_tokens=prompt_tokens,
             completion_tokens=len(model.tokenize(text)),
             seconds=seconds,
-            raw=self._raw(c, constrained=True, seed=seed),
+            raw={**self._raw(c, constrained=True, seed=seed), "decisions": decisions},
         )
 
     def _free(
@@ -1127,6 +1279,7 @@ class LlamaCppBackend:
                 model.watch = None
             c = model.counters
             seconds = time.perf_counter() - t0
+            token_logprobs = _tokens_of(model.token_log_probs, text)
         return Generation(
             text=text,
             finish_reason=finish,
@@ -1134,6 +1287,7 @@ class LlamaCppBackend:
             completion_tokens=c.sampled,
             seconds=seconds,
             raw=self._raw(c, constrained=False, seed=seed),
+            token_logprobs=token_logprobs,
         )
 
     def _raw(self, c: _Counters, *, constrained: bool, seed: int | None) -> dict[str, Any]:
@@ -1151,6 +1305,48 @@ class LlamaCppBackend:
             "prefill_seconds": round(c.prefill_seconds, 4),
             "decode_seconds": round(c.decode_seconds, 4),
         }
+
+
+def _in_completion(decisions: Sequence[Decision], offset: int, text: str) -> list[dict[str, Any]]:
+    """The decisions as JSON, in character offsets of the completion ``text`` (document bytes minus ``offset``).
+
+    The text is the format's rendering of the final graph; a value the planner cleaned
+    (spaces collapsed) may be off by a character or two, which the element spans absorb.
+    """
+    data = text.encode("utf-8")
+
+    def char(b: int) -> int:
+        return len(data[: max(0, min(len(data), b - offset))].decode("utf-8", errors="ignore"))
+
+    out = []
+    for d in decisions:
+        if d.end < offset:
+            continue  # about the prompt, not the answer (cannot happen; kept safe)
+        out.append(
+            {
+                "start": char(d.start),
+                "end": char(d.end),
+                "p": round(d.p, 6),
+                "runner_up": None if d.runner_up is None else round(d.runner_up, 6),
+                "runner_up_label": d.runner_up_label,
+                "kind": d.kind,
+            }
+        )
+    return out
+
+
+def _tokens_of(pieces: Sequence[tuple[bytes, float]], text: str) -> tuple[tuple[str, float], ...]:
+    """Token texts and log-probabilities covering exactly ``text`` (a token cut by a stop keeps its kept part)."""
+    out: list[tuple[str, float]] = []
+    data = text.encode("utf-8")
+    at = 0
+    for piece, lp in pieces:
+        if at >= len(data):
+            break
+        part = data[at : at + len(piece)]
+        at += len(part)
+        out.append((part.decode("utf-8", errors="replace"), lp))
+    return tuple(out)
 
 
 def _seed(seed: int | None, i: int) -> int | None:

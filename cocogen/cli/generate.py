@@ -22,6 +22,7 @@ from cocogen.cli.common import (
     query_from_args,
     spec_from_args,
 )
+from cocogen.cli.sampling import add_sample_options, sampled_params
 from cocogen.pipeline import generate
 from cocogen.streaming import LiveText, complete_live, was_stopped
 from cocogen.types import Generation
@@ -32,12 +33,13 @@ __all__ = ["add_commands", "cmd_generate"]
 def cmd_generate(args: argparse.Namespace) -> int:
     """Prints the code, the graph and the problems (or one JSON object); exit 1 when nothing parsed."""
     task, fmt, query = query_from_args(args)
+    params, merge = sampled_params(args, params_from_args(args))
     backend = backend_from_args(args, task.name)
     printing = _Printing(backend) if args.stream and not args.json else None
     backend = printing or backend
     with CompletionCache(enabled=not args.no_cache) as cache:
         result = generate(
-            task, fmt, query, backend, spec=spec_from_args(args, task), params=params_from_args(args), cache=cache
+            task, fmt, query, backend, spec=spec_from_args(args, task), params=params, cache=cache, merge=merge
         )
     if args.json:
         print_json(result.to_dict())
@@ -123,6 +125,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--input", required=True, help="JSON object, @file.json, or - for stdin")
     add_backend_options(p)
     add_prompt_options(p)
+    add_sample_options(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--stream", action="store_true", help="print the code as the model writes it (Ctrl-C stops)")
     p.set_defaults(func=cmd_generate)

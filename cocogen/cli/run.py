@@ -16,6 +16,7 @@ from cocogen.cli.common import (
     print_json,
     spec_from_args,
 )
+from cocogen.cli.sampling import add_sample_options, sampled_params
 from cocogen.errors import ConfigError
 from cocogen.runs import run_batch
 from cocogen.tasks.base import get_format, get_task
@@ -28,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     fmt = get_format(task, args.format)
     spec = spec_from_args(args, task)
-    params = params_from_args(args)
+    params, merge = sampled_params(args, params_from_args(args))
     if args.limit is not None and args.limit < 0:
         raise ConfigError("--limit must be 0 or more.")
     examples = task.load(args.split)
@@ -49,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             cache=cache,
             split=args.split,
             progress=not getattr(args, "no_progress", False),
+            merge=merge,
         )
     if args.json:
         print_json(summary.to_dict())
@@ -77,5 +79,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_backend_options(p)
     add_prompt_options(p)
+    add_sample_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)

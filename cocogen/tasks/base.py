@@ -34,7 +34,11 @@ __all__ = [
     "validate_input",
     "read_fewshot",
     "CODE_SEPARATOR",
+    "ELEMENT_MARKER",
 ]
+
+# A text no format changes (letters only): element_variant puts it where an element's text is.
+ELEMENT_MARKER = "Zq7ELEMENT7qZ"
 
 # The paper separates few-shot examples with a comment line; it doubles as a stop sequence.
 CODE_SEPARATOR = "# END"
@@ -290,6 +294,29 @@ class Task(Protocol):
         """Build the output graph hole by hole (see :mod:`cocogen.constrained`)."""
         ...
 
+    def element_keys(self, graph: Graph) -> list[str]:
+        """The elements of an answer the model wrote (steps, edges, triples, cells), by stable key.
+
+        These keys name the entries of a generation's ``confidence`` and a merge's ``agreement``.
+        """
+        ...
+
+    def element_variant(self, graph: Graph, key: str) -> Graph | None:
+        """``graph`` with element ``key`` changed (removed, or its text replaced by :data:`ELEMENT_MARKER`).
+
+        A rendering of the variant differs from the graph's only where the element is written,
+        which tells where the element's text lies; ``None`` for an unknown key.
+        """
+        ...
+
+    def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
+        """Several sampled answers for ``query`` → one graph and each of its elements' agreement in [0, 1]."""
+        ...
+
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """For each element of ``prediction``: whether the reference has it (for calibration)."""
+        ...
+
 
 class TaskBase:
     """Defaults for the optional parts of :class:`Task`: a new task subclasses it and overrides what it has."""
@@ -316,6 +343,27 @@ class TaskBase:
         from cocogen.constrained import Unsupported
 
         raise Unsupported(f"no constrained decoding for task {self.name!r}")
+
+    def element_keys(self, graph: Graph) -> list[str]:
+        return []
+
+    def element_variant(self, graph: Graph, key: str) -> Graph | None:
+        return None
+
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """Without rules of its own, an element is in the reference when the reference has its key."""
+        have = set(self.element_keys(reference))
+        return {key: key in have for key in self.element_keys(prediction)}
+
+    def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
+        """Without rules of its own, a task's merge is the most common whole answer (the earliest on a tie)."""
+        if not graphs:
+            raise InputError("A merge needs at least one sample.")
+        counts: dict[Graph, int] = {}
+        for g in graphs:
+            counts[g] = counts.get(g, 0) + 1
+        best = max(counts, key=lambda g: counts[g])
+        return best, {key: counts[best] / len(graphs) for key in self.element_keys(best)}
 
 
 REGISTRY: dict[str, Task] = {}

@@ -60,14 +60,14 @@ import ast
 import csv
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cocogen import settings
-from cocogen.errors import ConfigError, DataError
+from cocogen.errors import ConfigError, DataError, InputError
 from cocogen.jsonl import read_jsonl
 from cocogen.parsing import MAX_OUTPUT_CHARS, header_tail_at, prepare_output
 from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, Reference, TaskBase, read_fewshot, validate_input
@@ -1219,6 +1219,75 @@ class ExplaGraphsTask(TaskBase):
         from cocogen.constrained import plan_explagraph
 
         return plan_explagraph(decoder, fmt, _check_graph(query), limits)
+
+    def element_keys(self, graph: Graph) -> list[str]:
+        """``head; relation; tail`` for each triple."""
+        return [_triple_key(t) for t in _check_graph(graph).triples]
+
+    def element_variant(self, graph: Graph, key: str) -> Graph | None:
+        g = _check_graph(graph)
+        kept = tuple(t for t in g.triples if _triple_key(t) != key)
+        return replace(g, triples=kept) if len(kept) < len(g.triples) else None
+
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """A triple is in the reference when the reference has it, concepts compared by normalised text."""
+        from cocogen.merge import norm_text
+
+        have = {(norm_text(h), r, norm_text(t)) for h, r, t in _check_graph(reference).triples}
+        return {
+            _triple_key((h, r, t)): (norm_text(h), r, norm_text(t)) in have for h, r, t in _check_graph(prediction).triples
+        }
+
+    def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
+        """Concepts matched by normalised text; triples kept by vote share; a cycle loses its least-voted pair.
+
+        When fewer than three triples have half of the votes, the merged graph is the sample
+        whose triples the samples share most (each triple's agreement is still its vote share).
+        """
+        from cocogen.merge import DEFAULT_MIN_SHARE, kept_by_votes, norm_text
+
+        samples = [_check_graph(g) for g in graphs]
+        n = len(samples)
+        if n == 0:
+            raise InputError("A merge needs at least one sample.")
+        surface: dict[str, str] = {}  # normalised concept -> its first written form
+        votes: dict[tuple[str, str, str], int] = {}
+        for g in samples:
+            mine = dict.fromkeys((norm_text(h), r, norm_text(t)) for h, r, t in g.triples)
+            for h, _, t in g.triples:
+                surface.setdefault(norm_text(h), " ".join(h.split()))
+                surface.setdefault(norm_text(t), " ".join(t.split()))
+            for key in mine:
+                votes[key] = votes.get(key, 0) + 1
+        kept = [k for k, v in votes.items() if v / n >= DEFAULT_MIN_SHARE]
+        if len(kept) < _MIN_MERGED_TRIPLES:
+            # Concepts are free text and rarely repeat word for word across samples: where
+            # no graph reaches half of the votes, the merge is the sample the others agree
+            # with most (its triples' votes summed), not an empty graph.
+            def support(g: ExplaGraph) -> int:
+                return sum(votes[k] for k in dict.fromkeys((norm_text(h), r, norm_text(t)) for h, r, t in g.triples))
+
+            best = max(samples, key=support)
+            kept = list(dict.fromkeys((norm_text(h), r, norm_text(t)) for h, r, t in best.triples))
+        pair_votes: dict[tuple[str, str], int] = {}
+        for h, r, t in kept:
+            pair_votes[(h, t)] = max(pair_votes.get((h, t), 0), votes[(h, r, t)])
+        pairs = set(kept_by_votes(pair_votes, n, 0.0))
+        triples: list[tuple[str, str, str]] = []
+        agreement: dict[str, float] = {}
+        for h, r, t in kept:
+            if (h, t) in pairs:
+                triples.append((surface[h], r, surface[t]))
+                agreement[_triple_key(triples[-1])] = votes[(h, r, t)] / n
+        return replace(_check_graph(query), triples=tuple(triples)), agreement
+
+
+# ExplaGraphs graphs have 3 to 8 triples; a vote that keeps fewer falls back to the most agreed-with sample.
+_MIN_MERGED_TRIPLES = 3
+
+
+def _triple_key(triple: tuple[str, str, str]) -> str:
+    return "; ".join(triple)
 
 
 TASK = ExplaGraphsTask()

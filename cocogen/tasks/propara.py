@@ -48,7 +48,7 @@ import difflib
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -57,7 +57,16 @@ from cocogen import settings
 from cocogen.errors import ConfigError, DataError, InputError
 from cocogen.jsonl import read_jsonl
 from cocogen.parsing import header_tail_at, prepare_output, read_literal
-from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, Reference, TaskBase, read_fewshot, validate_input
+from cocogen.tasks.base import (
+    CODE_SEPARATOR,
+    ELEMENT_MARKER,
+    Format,
+    InputField,
+    Reference,
+    TaskBase,
+    read_fewshot,
+    validate_input,
+)
 from cocogen.types import ABSENT, UNKNOWN, Example, Graph, ParseResult, Problem, ProblemKind, StateTable
 
 if TYPE_CHECKING:
@@ -1041,6 +1050,66 @@ class ProParaTask(TaskBase):
         from cocogen.constrained import plan_state_table
 
         return plan_state_table(decoder, fmt, _as_table(query), limits)
+
+    def element_keys(self, graph: Graph) -> list[str]:
+        """``water @ 0`` for each cell: participant, then time (0 before the first sentence).
+
+        In the order of ``states``, participant by participant, so a table view can place them.
+        """
+        t = _as_table(graph)
+        return [_cell_key(p, i) for p, row in zip(t.participants, t.states, strict=False) for i in range(len(row))]
+
+    def element_variant(self, graph: Graph, key: str) -> Graph | None:
+        t = _as_table(graph)
+        for p, (name, row) in enumerate(zip(t.participants, t.states, strict=False)):
+            for i in range(len(row)):
+                if _cell_key(name, i) == key:
+                    states = [list(r) for r in t.states]
+                    states[p][i] = ELEMENT_MARKER
+                    return replace(t, states=tuple(tuple(r) for r in states))
+        return None
+
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """A cell is in the reference when the reference's cell has the same value (compared by its words)."""
+        from cocogen.merge import norm_text
+
+        p, r = _as_table(prediction), _as_table(reference)
+        out = {}
+        for i, (name, row) in enumerate(zip(p.participants, p.states, strict=False)):
+            for t, value in enumerate(row):
+                gold = r.states[i][t] if i < len(r.states) and t < len(r.states[i]) else None
+                out[_cell_key(name, t)] = gold is not None and (norm_text(gold) or gold) == (norm_text(value) or value)
+        return out
+
+    def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
+        """Each cell by majority of the samples' values (compared by their words; the earliest on a tie)."""
+        from cocogen.merge import majority, norm_text
+
+        q = _as_table(query)
+        samples = [_as_table(g) for g in graphs]
+        if not samples:
+            raise InputError("A merge needs at least one sample.")
+        n_t = len(q.sentences) + 1
+        states: list[tuple[str, ...]] = []
+        agreement: dict[str, float] = {}
+        for p, name in enumerate(q.participants):
+            row = []
+            for i in range(n_t):
+                values = [g.states[p][i] for g in samples if p < len(g.states) and i < len(g.states[p])]
+                if not values:
+                    row.append(ABSENT)
+                    agreement[_cell_key(name, i)] = 0.0
+                    continue
+                written = {norm_text(v) or v: v for v in reversed(values)}  # the first form of each
+                winner, _ = majority([norm_text(v) or v for v in values])
+                row.append(written[winner])
+                agreement[_cell_key(name, i)] = sum((norm_text(v) or v) == winner for v in values) / len(samples)
+            states.append(tuple(row))
+        return replace(q, states=tuple(states)), agreement
+
+
+def _cell_key(participant: str, time: int) -> str:
+    return f"{participant} @ {time}"
 
 
 def _fewshot_table(g: Any, path: Path, ln: int) -> StateTable:

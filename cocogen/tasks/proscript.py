@@ -88,7 +88,7 @@ import keyword
 import re
 import tokenize
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -96,11 +96,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import networkx as nx
 
 from cocogen import settings
-from cocogen.errors import ConfigError, DataError
+from cocogen.errors import ConfigError, DataError, InputError
 from cocogen.jsonl import read_jsonl
 from cocogen.parsing import Tok, prepare_output, scan_resync, string_value
 from cocogen.tasks.base import (
     CODE_SEPARATOR,
+    ELEMENT_MARKER,
     Format,
     InputField,
     Reference,
@@ -1405,6 +1406,83 @@ class _ProscriptTask(TaskBase):
         from cocogen.constrained import plan_script
 
         return plan_script(decoder, fmt, _as_script(query, "the query"), limits)
+
+    def element_keys(self, graph: Graph) -> list[str]:
+        """``step3`` for each step the model wrote (script generation only), ``step0 -> step3`` for each edge."""
+        s = _as_script(graph, "the graph")
+        steps = [f"step{i}" for i in range(len(s.steps))] if self.mode == "script" else []
+        return steps + [_edge_key(e) for e in s.edges]
+
+    def element_variant(self, graph: Graph, key: str) -> Graph | None:
+        s = _as_script(graph, "the graph")
+        edges = [e for e in s.edges if _edge_key(e) != key]
+        if len(edges) < len(s.edges):
+            return replace(s, edges=tuple(edges))
+        steps = list(s.steps)
+        for i in range(len(steps)):
+            if key == f"step{i}":
+                steps[i] = ELEMENT_MARKER
+                return replace(s, steps=tuple(steps))
+        return None
+
+    def element_matches(self, prediction: Graph, reference: Graph) -> dict[str, bool]:
+        """A written step is in the reference when it matches one of its steps by text similarity (as a
+        merge matches steps); an edge when its steps' matches have that edge.  Given steps match by index."""
+        from cocogen.merge import DEFAULT_MIN_SIMILARITY, match_to_anchor
+
+        p, r = _as_script(prediction, "the prediction"), _as_script(reference, "the reference")
+        if self.mode == "script":
+            to_ref = match_to_anchor(r.steps, p.steps, DEFAULT_MIN_SIMILARITY)
+        else:
+            to_ref = {i: i for i in range(len(p.steps))}
+        ref_edges = set(r.edges)
+        out = {f"step{i}": i in to_ref for i in range(len(p.steps))} if self.mode == "script" else {}
+        for a, b in p.edges:
+            out[_edge_key((a, b))] = a in to_ref and b in to_ref and (to_ref[a], to_ref[b]) in ref_edges
+        return out
+
+    def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:
+        """Steps matched by text similarity to the most typical sample's; edges by vote share, as a DAG."""
+        return _merge_scripts(_as_script(query, "the query"), [_as_script(g, "a sample") for g in graphs])
+
+
+def _edge_key(edge: tuple[int, int]) -> str:
+    return f"step{edge[0]} -> step{edge[1]}"
+
+
+def _merge_scripts(query: Script, samples: Sequence[Script]) -> tuple[Script, dict[str, float]]:
+    from cocogen.merge import DEFAULT_MIN_SIMILARITY, kept_by_votes, match_to_anchor
+
+    n = len(samples)
+    if n == 0:
+        raise InputError("A merge needs at least one sample.")
+    given = bool(query.steps)  # edge prediction: every sample has the input's steps
+    maps: list[list[dict[int, int]]] = []  # maps[a][k]: sample k's step index -> anchor a's
+    for anchor in samples:
+        row = []
+        for other in samples:
+            if given or other is anchor:
+                row.append({i: i for i in range(len(other.steps))})
+            else:
+                row.append(match_to_anchor(anchor.steps, other.steps, DEFAULT_MIN_SIMILARITY))
+        maps.append(row)
+    # The anchor is the sample whose steps the others share most (the earliest on a tie).
+    best = max(range(n), key=lambda a: (sum(len(m) for m in maps[a]), -a))
+    anchor, mapping = samples[best], maps[best]
+    steps_seen = [0] * len(anchor.steps)
+    votes: dict[tuple[int, int], int] = {}
+    for k in [best, *(k for k in range(n) if k != best)]:
+        for j in mapping[k].values():
+            steps_seen[j] += 1
+        m = mapping[k]
+        for e in dict.fromkeys((m[a], m[b]) for a, b in samples[k].edges if a in m and b in m):
+            votes[e] = votes.get(e, 0) + 1  # the anchor's edges first, so a unanimous merge keeps its order
+    edges = kept_by_votes(votes, n)
+    merged = replace(anchor, edges=tuple(edges))
+    agreement = {_edge_key(e): votes[e] / n for e in edges}
+    if not given:
+        agreement.update({f"step{i}": c / n for i, c in enumerate(steps_seen)})
+    return merged, agreement
 
 
 def _goal_field(help: str) -> InputField:

@@ -386,7 +386,8 @@ def test_evaluate_runs_scores_and_resumes(server: FakeOpenAIServer, data_dir: Pa
     assert [j.state for j in jobs] == ["done", "done"]
     at.run()
     assert not at.exception and not at.error
-    assert [s.value for s in at.main.subheader] == ["Averages", "Per example"]
+    assert [s.value for s in at.main.subheader] == ["Averages", "Calibration", "Per example"]
+    assert any("No confidence recorded" in c.value for c in at.caption), "the fake server gives no logprobs"
     avg = at.dataframe[0].value
     assert list(avg.columns) == ["metric", "code", "text"]
     assert {b.label for b in at.get("download_button")} >= {"Per-example metrics (.csv)", "Run file: code (.jsonl)"}

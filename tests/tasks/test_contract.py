@@ -268,3 +268,46 @@ def test_recorded_outputs_are_read_by_their_task(task: Task) -> None:
         # The reference may carry labels the prompt did not show (a gold stance), never other inputs.
         assert task.to_input(task.query_of(ref.graph)).keys() == task.to_input(ref.query).keys()
         assert output_items(task, ref.graph), "a reference has an output to score against"
+
+
+@pytest.mark.parametrize("task", TASKS, ids=_ids)
+def test_elements_are_found_in_every_format(task: Task) -> None:
+    """Each element key names a variant whose rendering differs, so confidence can find its text."""
+    from cocogen.confidence import element_spans
+
+    graph = task.fewshot()[0].graph
+    keys = task.element_keys(graph)
+    assert len(keys) == len(set(keys))
+    assert task.element_variant(graph, "no such element") is None
+    for fmt in task.formats.values():
+        query = task.query_of(graph)
+        completion = fmt.render(graph)[len(fmt.render_query(query)) :]
+        spans = element_spans(task, fmt, query, graph, completion)
+        assert set(spans) == set(keys)
+        for key, where in spans.items():
+            assert where is not None and 0 <= where[0] < where[1] <= len(completion), (fmt.name, key)
+
+
+@pytest.mark.parametrize("task", TASKS, ids=_ids)
+def test_merging_identical_samples_gives_that_sample(task: Task) -> None:
+    from cocogen.merge import merge_graphs
+
+    graph = task.fewshot()[0].graph
+    merged = merge_graphs(task, task.query_of(graph), [graph, graph, graph])
+    assert merged.graph == graph
+    assert merged.n == 3
+    assert set(merged.agreement) == set(task.element_keys(graph))
+    assert all(share == 1.0 for share in merged.agreement.values())
+    assert all(task.element_matches(graph, graph).values())
+
+
+@pytest.mark.parametrize("task", TASKS, ids=_ids)
+def test_graph_views_name_their_elements_as_the_task_does(task: Task) -> None:
+    """Drawing confidence finds each element of a graph among the view's node and edge keys."""
+    graph = task.fewshot()[0].graph
+    try:
+        view = task.view(graph)
+    except TypeError:
+        pytest.skip("drawn as a table, not a graph")
+    keys = {n.key for n in view.nodes} | {e.key for e in view.edges}
+    assert set(task.element_keys(graph)) <= keys

@@ -28,7 +28,7 @@ from cocogen.pipeline import generate
 from cocogen.prompts import PromptSpec
 from cocogen.runs import run_batch
 from cocogen.tasks import REGISTRY
-from cocogen.tasks.base import CODE_SEPARATOR, InputField, TaskBase, read_fewshot, validate_input
+from cocogen.tasks.base import CODE_SEPARATOR, ELEMENT_MARKER, InputField, TaskBase, read_fewshot, validate_input
 from cocogen.types import Example, Generation, ParseResult, Problem, ProblemKind
 from tests.tasks import test_contract as contract
 
@@ -159,6 +159,13 @@ class ListTask(TaskBase):
     def to_input(self, graph: Any) -> dict[str, Any]:
         return {"topic": graph.topic, "n": graph.n}
 
+    def element_keys(self, graph: Any) -> list[str]:
+        return [f"item{i}" for i in range(len(graph.items))]
+
+    def element_variant(self, graph: Any, key: str) -> ItemList | None:
+        items = [ELEMENT_MARKER if key == f"item{i}" else x for i, x in enumerate(graph.items)]
+        return ItemList(graph.topic, graph.n, tuple(items)) if ELEMENT_MARKER in items else None
+
     def query_of(self, graph: Any) -> ItemList:
         return ItemList(graph.topic, graph.n)
 
@@ -244,6 +251,8 @@ def test_the_contract_holds_for_the_new_task(toy: ListTask) -> None:
     contract._round_trip(toy, toy.load("dev"))
     contract.test_metric_scores_a_perfect_and_a_failed_prediction(toy)
     contract.test_comparing_a_graph_with_itself_finds_no_difference(toy)
+    contract.test_elements_are_found_in_every_format(toy)
+    contract.test_merging_identical_samples_gives_that_sample(toy)
 
 
 def test_the_cli_serves_the_new_task(toy: ListTask, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
@@ -282,3 +291,13 @@ def test_generate_run_evaluate_replay_and_diff_the_new_task(toy: ListTask, tmp_p
 
     view, diff = compare(ItemList("seasons", 4, ("spring", "monsoon")), DEV[0])  # type: ignore[misc]
     assert diff.right == ("spring",) and diff.invented == ("monsoon",) and len(diff.missed) == 3
+
+
+def test_the_new_task_merges_by_the_default_rule(toy: ListTask) -> None:
+    """Without merge rules of its own, a task's merge is its most common whole answer."""
+    from cocogen.merge import merge_graphs
+
+    a, b = ItemList("fruit", 2, ("apple", "pear")), ItemList("fruit", 2, ("plum", "fig"))
+    merged = merge_graphs(toy, toy.query_of(a), [b, a, a, None])
+    assert merged.graph == a and merged.n == 3
+    assert merged.agreement == {"item0": 2 / 3, "item1": 2 / 3}
