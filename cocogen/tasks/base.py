@@ -290,6 +290,13 @@ class Task(Protocol):
         """Build the output graph hole by hole (see :mod:`cocogen.constrained`)."""
         ...
 
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        """A GBNF grammar a model server enforces on the completion of ``query`` (see :mod:`cocogen.grammar`).
+
+        ``None``: this format or input has none, and the server decodes freely.
+        """
+        ...
+
 
 class TaskBase:
     """Defaults for the optional parts of :class:`Task`: a new task subclasses it and overrides what it has."""
@@ -316,6 +323,9 @@ class TaskBase:
         from cocogen.constrained import Unsupported
 
         raise Unsupported(f"no constrained decoding for task {self.name!r}")
+
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        return None
 
 
 REGISTRY: dict[str, Task] = {}

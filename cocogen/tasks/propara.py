@@ -1042,6 +1042,12 @@ class ProParaTask(TaskBase):
 
         return plan_state_table(decoder, fmt, _as_table(query), limits)
 
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        from cocogen.grammar import state_table_grammar
+        from cocogen.tasks.base import get_format
+
+        return state_table_grammar(get_format(self, format_name), _as_table(query))
+
 
 def _fewshot_table(g: Any, path: Path, ln: int) -> StateTable:
     if not isinstance(g, dict):

@@ -1406,6 +1406,12 @@ class _ProscriptTask(TaskBase):
 
         return plan_script(decoder, fmt, _as_script(query, "the query"), limits)
 
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        from cocogen.grammar import script_grammar
+        from cocogen.tasks.base import get_format
+
+        return script_grammar(get_format(self, format_name), self.query_of(_as_script(query, "the query")))
+
 
 def _goal_field(help: str) -> InputField:
     return InputField("goal", "str", help, max_chars=MAX_TEXT_CHARS, one_line=True)
