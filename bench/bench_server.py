@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -40,13 +39,13 @@ from bench_quality import SPLITS, markdown_table, print_table, score_cell  # noq
 MODES = ("free", "constrained")
 
 
-def start_server(threads: int, n_ctx: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """llama-cpp-python's server on a free port, with the bundled model; waits until it lists its model."""
+def start_server(port: int, threads: int, n_ctx: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """llama-cpp-python's server with the bundled model; waits until it lists its model.
+
+    The port is fixed: the URL is part of the backend's signature, which a resumed run file must match.
+    """
     from cocogen.backends.llamacpp import default_model_path
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path())]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads)]
     cmd += ["--n_threads_batch", str(threads), "--n_ctx", str(n_ctx), "--verbose", "False"]
@@ -63,6 +62,11 @@ def start_server(threads: int, n_ctx: int, log: Path) -> tuple[subprocess.Popen[
             time.sleep(0.5)
     proc.terminate()
     raise SystemExit(f"the server did not answer in 600 s; see {log}")
+
+
+def max_tokens(task_name: str, asked: int) -> int:
+    """ProPara's code answers are long (one line per participant and step): 400 tokens cut them."""
+    return max(asked, 1200) if task_name == "propara" else asked
 
 
 def run_cell(
@@ -88,7 +92,7 @@ def run_cell(
         backend,
         rows,
         out,
-        params=GenerationParams(temperature=0.0, max_tokens=args.max_tokens, seed=0),
+        params=GenerationParams(temperature=0.0, max_tokens=max_tokens(task.name, args.max_tokens), seed=0),
         spec=PromptSpec(k=args.k, selection="fixed"),
         concurrency=1,
         split=SPLITS[task.name],
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=400)
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for one answer")
     ap.add_argument("--base-url", help="a llama.cpp server already running (else one is started)")
+    ap.add_argument("--port", type=int, default=8939, help="port of the server this script starts")
     ap.add_argument("--threads", type=int, default=1, help="threads of the server this script starts")
     ap.add_argument("--out-dir", default=str(REPO / "artifacts" / "server"))
     ap.add_argument("--markdown", action="store_true")
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.score_only:
             url = args.base_url
             if url is None:
-                proc, url = start_server(args.threads, 6144, out_dir / "server.log")
+                proc, url = start_server(args.port, args.threads, 6144, out_dir / "server.log")
             for upto in range(min(args.step, args.rows), args.rows + args.step, args.step):
                 upto = min(upto, args.rows)
                 for task, fmt_name, mode in cells:
