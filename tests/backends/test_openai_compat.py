@@ -40,6 +40,7 @@ def test_completion_request_and_answer(api_env: FakeOpenAIServer) -> None:
         "n": 1,
         "stop": ["# END"],
         "seed": 7,
+        "logprobs": 1,  # one alternative per token: the log-probabilities come back (token_logprobs)
     }
     # The key travels in the Authorization header and nowhere else.
     assert req.headers["authorization"] == f"Bearer {FAKE_KEY}"
