@@ -7,8 +7,9 @@ GBNF grammar (:mod:`cocogen.grammar`) in the ``grammar`` field; "free" sends non
 Rows, splits, metrics and scoring are :mod:`bench_quality`'s (``score_cell``,
 ``markdown_table``): the first N rows of each task's split.
 
-Cells grow together, ``--step`` rows at a time, so a run cut short still has every
-cell at the same size; run files go to ``artifacts/server/`` and re-running resumes them.
+Task by task, each row is answered free and constrained in turn (they share the few-shot
+prefix the server keeps cached), so a run cut short has as many rows in both modes; run
+files go to ``artifacts/server/`` and re-running resumes them.
 
 Usage::
 
@@ -103,7 +104,6 @@ def run_cell(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=30, help="rows per task (the first N of the split)")
-    ap.add_argument("--step", type=int, default=5, help="grow every cell by this many rows at a time")
     ap.add_argument("--tasks", default=",".join(SPLITS), help="comma-separated tasks")
     ap.add_argument("--formats", default="code", help="comma-separated formats (those a task has)")
     ap.add_argument("--modes", default=",".join(MODES))
@@ -134,14 +134,16 @@ def main(argv: list[str] | None = None) -> int:
             url = args.base_url
             if url is None:
                 proc, url = start_server(args.port, args.threads, 6144, out_dir / "server.log")
-            for upto in range(min(args.step, args.rows), args.rows + args.step, args.step):
-                upto = min(upto, args.rows)
-                for task, fmt_name, mode in cells:
-                    rows = task.load(SPLITS[task.name])[:upto]
-                    run_cell(task, fmt_name, mode, rows, out_dir / f"{task.name}.{fmt_name}.{mode}.jsonl", url, args)
-                print(f"{upto} rows per cell after {time.perf_counter() - t0:.0f} s", flush=True)
-                if upto >= args.rows:
-                    break
+            # Task by task, free and constrained answers of a row one after the other: they share
+            # the few-shot prefix, which the server keeps in its KV cache (evaluating it again,
+            # 2,000 tokens, takes minutes on a busy CPU).
+            for task in tasks:
+                for upto in range(1, args.rows + 1):
+                    for _, fmt_name, mode in (c for c in cells if c[0] is task):
+                        rows = task.load(SPLITS[task.name])[:upto]
+                        out = out_dir / f"{task.name}.{fmt_name}.{mode}.jsonl"
+                        run_cell(task, fmt_name, mode, rows, out, url, args)
+                    print(f"{task.name}: {upto} rows after {time.perf_counter() - t0:.0f} s", flush=True)
     except CocogenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
