@@ -435,6 +435,9 @@ class OpenAIBackend:
             {"role": "system", "content": self.chat_instructions},
             {"role": "user", "content": prompt},
         ]
+        extra = kwargs.get("extra_body") or {}
+        if extra.get("logprobs") is True:  # llama-cpp-python returns chat logprobs only with top_logprobs set
+            kwargs = {**kwargs, "extra_body": {**extra, "top_logprobs": 1}}
         resp, seconds = self._call(self._client.chat.completions.create, messages=messages, **kwargs)
         query_text = context.query_text if context is not None and context.query_text else _last_query(prompt, kwargs)
         usage = getattr(resp, "usage", None)

@@ -31,7 +31,8 @@ INPUTS: dict[str, dict[str, Any]] = {
     },
     "propara": {"sentences": ["Water freezes into ice."], "participants": ["water"]},
 }
-MAX_TOKENS = {"proscript-script": 120, "proscript-edge": 60, "explagraphs": 80, "propara": 40}
+# Free answers end at the stop sequence; the room is for a model that rewrites the input first.
+MAX_TOKENS = {"proscript-script": 160, "proscript-edge": 160, "explagraphs": 100, "propara": 100}
 SPEC = PromptSpec(k=1)
 
 
@@ -54,27 +55,25 @@ def test_completion_mode_gives_a_graph_for_every_task(llama_server: str, task_na
     assert gen.completion.strip()
 
 
-@pytest.mark.parametrize("task_name", ["proscript-edge", "explagraphs"])
-def test_chat_mode_gives_a_graph(llama_server: str, task_name: str) -> None:
+@pytest.mark.parametrize("task_name", list(INPUTS))
+def test_chat_mode_gives_a_clean_graph_for_every_task(llama_server: str, task_name: str) -> None:
+    """Constrained: Gemma 3 270M's free chat replies are rarely code, the grammar makes them the completion."""
     task = get_task(task_name)
-    b = backend(llama_server, mode="chat")
-    result = generate(task, None, INPUTS[task_name], b, spec=SPEC, params=params(task_name))
-    assert b.mode == "chat"
-    assert result.graph is not None, result.completion
-
-
-@pytest.mark.parametrize(
-    ("task_name", "mode"), [("propara", "completion"), ("proscript-edge", "completion"), ("propara", "chat")]
-)
-def test_constrained_answers_parse_clean(llama_server: str, task_name: str, mode: str) -> None:
-    task = get_task(task_name)
-    b = backend(llama_server, mode=mode, constrain=True)  # server kind detected
-    # Room for the whole answer: the grammar decides where it ends.
+    b = backend(llama_server, mode="chat", constrain=True)  # server kind detected
     result = generate(task, None, INPUTS[task_name], b, spec=SPEC, params=params(task_name, max_tokens=200))
-    assert b._kind() == "llamacpp"
+    assert b.mode == "chat" and b._kind() == "llamacpp"
     assert "constrain=gbnf" in b.signature()
     assert result.parse.clean, (result.completion, result.parse.problems)
     assert not (result.samples[0].generation.raw or {}).get("warning")
+
+
+@pytest.mark.parametrize("task_name", ["proscript-edge", "propara"])
+def test_constrained_completions_parse_clean(llama_server: str, task_name: str) -> None:
+    task = get_task(task_name)
+    b = backend(llama_server, mode="completion", constrain=True, server_kind="llamacpp")
+    # Room for the whole answer: the grammar decides where it ends.
+    result = generate(task, None, INPUTS[task_name], b, spec=SPEC, params=params(task_name, max_tokens=200))
+    assert result.parse.clean, (result.completion, result.parse.problems)
 
 
 def test_stop_sequences_are_honoured(llama_server: str) -> None:
