@@ -58,3 +58,23 @@ def test_the_constraint_is_part_of_the_signature() -> None:
     constrained = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", constrain=True, server_kind="vllm")
     assert "constrain" not in free.signature()
     assert constrained.signature().endswith("|constrain=gbnf1|kind=vllm")
+
+
+def test_the_cli_sends_the_grammar_to_a_server_of_the_kind_given(api_env: Any, capsys: Any) -> None:
+    import json
+
+    from cocogen.cli import main
+    from cocogen.types import Script
+
+    fmt = get_task("proscript-script").formats["code"]
+    answer = Script("make a cup of tea", 3, ("boil water", "pour it", "make a cup of tea"), ((0, 1), (1, 2)))
+    query_text = fmt.render_query(Script("make a cup of tea", 3))
+    api_env.responder = lambda prompt: fmt.render(answer)[len(query_text) :]
+    argv = ["generate", "--task", "proscript-script", "--backend", "openai", "--model", "fake-model", "--no-cache"]
+    argv += ["--input", json.dumps(QUERY), "--constrain", "--server-kind", "llamacpp"]
+    assert main(argv) == 0
+    (req,) = api_env.completion_requests()
+    assert (req.body or {})["grammar"].startswith("root ::= ")
+    assert main([*argv[:-3], "--no-constrain"]) == 0
+    assert "grammar" not in (api_env.completion_requests()[-1].body or {})
+    capsys.readouterr()
