@@ -220,6 +220,7 @@ def show_result(result: Result, *, key: str) -> None:
             interactive = head[1].toggle("Interactive", key=f"{key}_interactive", help="Drag and zoom (pyvis)")
         c.show_graph(result.graph, key=f"{key}_graph", interactive=interactive)
     c.show_problems(result.problems, ok=result.ok)
+    c.show_backend_warning(result)
     downloads(result.code, result.graph, result.to_dict(), key=f"{key}_dl", stem=f"{result.task}-{result.format}")
 
 

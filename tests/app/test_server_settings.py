@@ -30,3 +30,12 @@ def test_the_sidebar_sets_server_kind_constraint_and_timeout(fake_server: FakeOp
     assert not at.exception, at.exception
     choice = at.session_state["backend_choice"]
     assert (choice.server_kind, choice.server_constrain, choice.timeout) == ("vllm", True, 300.0)
+
+
+def test_the_playground_says_when_a_server_answered_unconstrained(server: FakeOpenAIServer) -> None:
+    """The fake server is of no known kind: the answer comes, with the backend's one-sentence note."""
+    at = start("playground", server=server, task="explagraphs", openai_constrain=True)
+    at.button(key="pg_generate").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    notes = [str(w.value) for w in at.warning]
+    assert any(n.startswith("Output was not constrained:") for n in notes), notes
