@@ -1,8 +1,8 @@
 """The openai backend against a real OpenAI-compatible server: llama-cpp-python's, with the bundled model.
 
 One server for the whole run (the ``llama_server`` fixture).  Inputs are small (three
-steps, one sentence) and answers short, so the file adds about two minutes on two busy
-cores.  Faults (dead server, bad JSON, 429s) stay with the fake server in
+steps, one sentence) and answers short; still, llama-cpp-python applies a grammar to the
+whole 262k-token vocabulary at every token, so the constrained tests dominate the time.  Faults (dead server, bad JSON, 429s) stay with the fake server in
 test_openai_compat.py.
 """
 
@@ -44,35 +44,34 @@ def params(task_name: str, **changes: Any) -> GenerationParams:
     return GenerationParams(temperature=0.0, max_tokens=MAX_TOKENS[task_name], seed=0).replace(**changes)
 
 
-@pytest.mark.parametrize("task_name", list(INPUTS))
-def test_completion_mode_gives_a_graph_for_every_task(llama_server: str, task_name: str) -> None:
+@pytest.mark.parametrize("task_name", ["proscript-script", "explagraphs"])
+def test_free_completions_reach_the_parser(llama_server: str, task_name: str) -> None:
+    """Unconstrained: the answer is whatever the model writes (Gemma 3 270M often rewrites an edge or ProPara input)."""
     task = get_task(task_name)
     b = backend(llama_server, mode="completion")
     result = generate(task, None, INPUTS[task_name], b, spec=SPEC, params=params(task_name))
     assert result.graph is not None, result.completion
     assert isinstance(result.graph, task.graph_type)
-    gen = result.samples[0]
-    assert gen.completion.strip()
 
 
 @pytest.mark.parametrize("task_name", list(INPUTS))
-def test_chat_mode_gives_a_clean_graph_for_every_task(llama_server: str, task_name: str) -> None:
-    """Constrained: Gemma 3 270M's free chat replies are rarely code, the grammar makes them the completion."""
+def test_constrained_completions_give_a_clean_graph_for_every_task(llama_server: str, task_name: str) -> None:
     task = get_task(task_name)
-    b = backend(llama_server, mode="chat", constrain=True)  # server kind detected
+    b = backend(llama_server, mode="completion", constrain=True)  # server kind detected
+    # Room for the whole answer: the grammar decides where it ends.
     result = generate(task, None, INPUTS[task_name], b, spec=SPEC, params=params(task_name, max_tokens=200))
-    assert b.mode == "chat" and b._kind() == "llamacpp"
-    assert "constrain=gbnf" in b.signature()
+    assert b._kind() == "llamacpp" and "constrain=gbnf" in b.signature()
     assert result.parse.clean, (result.completion, result.parse.problems)
     assert not (result.samples[0].generation.raw or {}).get("warning")
 
 
-@pytest.mark.parametrize("task_name", ["proscript-edge", "propara"])
-def test_constrained_completions_parse_clean(llama_server: str, task_name: str) -> None:
+@pytest.mark.parametrize("task_name", ["explagraphs", "propara"])
+def test_constrained_chat_gives_a_clean_graph(llama_server: str, task_name: str) -> None:
+    """Gemma 3 270M's free chat replies are rarely code; the grammar makes the reply the completion."""
     task = get_task(task_name)
-    b = backend(llama_server, mode="completion", constrain=True, server_kind="llamacpp")
-    # Room for the whole answer: the grammar decides where it ends.
+    b = backend(llama_server, mode="chat", constrain=True, server_kind="llamacpp")
     result = generate(task, None, INPUTS[task_name], b, spec=SPEC, params=params(task_name, max_tokens=200))
+    assert b.mode == "chat"
     assert result.parse.clean, (result.completion, result.parse.problems)
 
 
