@@ -241,6 +241,7 @@ def show_result(result: Result, *, key: str) -> None:
         c.show_graph(result.graph, key=f"{key}_graph", interactive=interactive, sureness=sureness_of(result))
         c.show_sureness(result, key=f"{key}_sureness")
     c.show_problems(result.problems, ok=result.ok)
+    c.show_backend_warning(result)
     downloads(result.code, result.graph, result.to_dict(), key=f"{key}_dl", stem=f"{result.task}-{result.format}")
     row = c.matching_reference(get_task(result.task), result.query)
     c.export_button(

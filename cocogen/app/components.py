@@ -280,6 +280,14 @@ def show_problems(problems: Sequence[Problem], *, ok: bool = True) -> None:
         st.info(body)
 
 
+def show_backend_warning(result: Any) -> None:
+    """The backend's one-sentence note on the answer, if any (a server that answered unconstrained)."""
+    samples = getattr(result, "samples", ())
+    warning = (samples[0].generation.raw or {}).get("warning") if samples else None
+    if warning:
+        st.warning(warning, icon=":material/info:")
+
+
 def code_html(prompt_part: str, generated: str) -> str:
     """The program with the part the model was given and the part it wrote told apart (escaped HTML)."""
     return (

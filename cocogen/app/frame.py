@@ -38,7 +38,8 @@ from streamlit.navigation.page import StreamlitPage
 
 from cocogen.app import components as c
 from cocogen.app.state import BACKEND_LABELS, BackendChoice, GenerationSettings, recorded_outputs, sample_input
-from cocogen.settings import DEFAULT_K, DEFAULT_MAX_TOKENS, DEFAULT_TOKEN_BUDGET
+from cocogen.backends.server_kind import SERVER_KINDS
+from cocogen.settings import DEFAULT_K, DEFAULT_MAX_TOKENS, DEFAULT_TIMEOUT, DEFAULT_TOKEN_BUDGET
 
 APP_TITLE = "CoCoGen Studio"
 PAGE_ICON = "🌳"  # an emoji favicon is a data: URL; see the module docstring
@@ -207,6 +208,28 @@ def _backend_choice() -> BackendChoice:
             key="openai_mode",
             help="auto: completions, falling back to chat for chat-only models.",
         )
+        server_kind = st.selectbox(
+            "Server kind",
+            list(SERVER_KINDS),
+            key="openai_server_kind",
+            help="How a grammar is sent: llama.cpp's servers and vLLM take one, Ollama and OpenAI do not. "
+            "auto: ask the server once.",
+        )
+        constrain = st.toggle(
+            "Constrain output",
+            key="openai_constrain",
+            help="Send the task's grammar with each request so the answer parses. A server that cannot take it "
+            "answers unconstrained, and the result says so.",
+        )
+        c.default("openai_timeout", DEFAULT_TIMEOUT)
+        timeout = st.number_input(
+            "Timeout (s)",
+            min_value=1.0,
+            max_value=3600.0,
+            step=10.0,
+            key="openai_timeout",
+            help="Seconds to wait for one answer; a small model on a CPU server can need minutes.",
+        )
         stored, where = _stored_key()
         typed = st.text_input(
             "API key",
@@ -221,6 +244,9 @@ def _backend_choice() -> BackendChoice:
             base_url=base_url.strip() or None,
             mode=mode,
             api_key=(typed or stored or None),
+            server_kind=server_kind,
+            server_constrain=bool(constrain),
+            timeout=float(timeout),
         )
     recorded = {str(r.path): r.label for r in recorded_outputs()}
     picked = st.selectbox(

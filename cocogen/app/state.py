@@ -28,7 +28,7 @@ from typing import Any, Literal
 from cocogen.backends.base import Backend, GenerationParams, make_backend
 from cocogen.errors import CocogenError, InputError
 from cocogen.prompts import Prompt, PromptSpec, build_prompt, select_examples
-from cocogen.settings import DEFAULT_K, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOKEN_BUDGET
+from cocogen.settings import DEFAULT_K, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT, DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import Format, Task, get_format
 from cocogen.types import Example, Graph, ParseResult, ProblemKind
 
@@ -80,6 +80,9 @@ class BackendChoice:
     constrained: bool = True  # local: grammar-constrained decoding
     replay_path: str | None = None  # replay: a recorded-output or run file (None: the task's recorded outputs)
     api_key: str | None = field(default=None, repr=False)
+    server_kind: str = "auto"  # openai: how a grammar is sent (auto: ask the server once)
+    server_constrain: bool = False  # openai: send the task's grammar (llama.cpp and vLLM servers)
+    timeout: float = DEFAULT_TIMEOUT  # openai: seconds to wait for one answer
 
     def key_fingerprint(self) -> str:
         """A short hash of the key, so two keys give two backends without storing either."""
@@ -96,13 +99,23 @@ class BackendChoice:
             self.replay_path or "",
             task if self.kind == "replay" else "",
             self.key_fingerprint(),
+            self.server_kind,
+            str(self.server_constrain),
+            f"{self.timeout:g}",
         )
 
     def build(self, task: str | None = None) -> Backend:
         """Construct the backend (loading a local model can take seconds; see :class:`BackendRegistry`)."""
         if self.kind == "openai":
             return make_backend(
-                "openai", model=self.model or None, base_url=self.base_url or None, api_key=self.api_key, mode=self.mode
+                "openai",
+                model=self.model or None,
+                base_url=self.base_url or None,
+                api_key=self.api_key,
+                mode=self.mode,
+                server_kind=self.server_kind,
+                constrain=self.server_constrain,
+                timeout=self.timeout,
             )
         if self.kind == "replay":
             return make_backend("replay", path=self.replay_path or None, task=task)
@@ -112,7 +125,8 @@ class BackendChoice:
         """One line for people: what is in use (never the key)."""
         label = BACKEND_LABELS[self.kind]
         if self.kind == "openai":
-            return f"{label} · {self.model or '(no model chosen)'} at {self.base_url or 'the default URL'}"
+            where = f"{label} · {self.model or '(no model chosen)'} at {self.base_url or 'the default URL'}"
+            return where + (", constrained output" if self.server_constrain else "")
         if self.kind == "replay":
             return f"{label} · {Path(self.replay_path).name if self.replay_path else 'the paper’s Codex outputs'}"
         model = Path(self.model).name if self.model else "Gemma 3 270M (bundled)"
@@ -127,6 +141,9 @@ class BackendChoice:
             "mode": self.mode,
             "constrained": self.constrained,
             "replay_path": self.replay_path,
+            "server_kind": self.server_kind,
+            "server_constrain": self.server_constrain,
+            "timeout": self.timeout,
         }
 
 

@@ -18,11 +18,19 @@ Retries, timeouts and ``Retry-After`` are the ``openai`` client's own (``max_ret
 ``timeout``).  The only retry added here is for a 200 answer whose body is not valid
 JSON, which the client does not retry.  The API key is handed to the client and never
 stored in the signature, the run files, the cache or any message.
+
+Constrained output (``constrain=True``): the task plug-in derives a grammar for the query
+(:mod:`cocogen.grammar`) and the request carries it in the field the server's kind reads
+(:mod:`cocogen.backends.server_kind`; ``server_kind="auto"`` asks the server once).  A
+server that cannot take it, or rejects it, answers unconstrained, and the answer's
+``raw["warning"]`` says so in one sentence.
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+import logging
 import os
 import queue
 import re
@@ -34,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from cocogen.backends.base import GenerationParams, RequestContext, translate_errors
+from cocogen.backends.server_kind import SERVER_KINDS, constraint_body, detect_server_kind, mentions_constraint
 from cocogen.errors import BackendError, ConfigError
 from cocogen.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from cocogen.types import Generation
@@ -60,6 +69,7 @@ _FENCE_OPEN = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$", re.M)
 _FENCE_CLOSE = re.compile(r"^[ \t]*```[ \t]*$", re.M)
 
 Mode = Literal["auto", "completion", "chat"]
+log = logging.getLogger(__name__)
 
 # The LiveText of the streaming request this thread is making (see complete_streaming): the
 # request code is the same for both ways of asking, only _call reads the answer differently.
@@ -175,6 +185,14 @@ class OpenAIBackend:
     client
         A ready ``openai.OpenAI`` client (then ``base_url``/``api_key``/``timeout``/
         ``max_retries`` are taken from it).
+    server_kind
+        ``"auto"`` (ask the server once), ``"llamacpp"``, ``"vllm"``, ``"ollama"`` or
+        ``"openai"``: which request field carries a grammar (see the module docstring).
+    constrain
+        Send the task's grammar for the query, so the answer parses (servers that take one).
+    logprobs
+        Ask for per-token log-probabilities (``Generation.token_logprobs``); a server that
+        refuses them is asked again without, once.
     """
 
     name = "openai"
@@ -190,9 +208,23 @@ class OpenAIBackend:
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         chat_instructions: str = CHAT_INSTRUCTIONS,
+        server_kind: str = "auto",
+        constrain: bool = False,
+        logprobs: bool = True,
     ) -> None:
         if mode not in ("auto", "completion", "chat"):
             raise ConfigError(f"Unknown mode {mode!r} for the openai backend.", hint="Choose auto, completion or chat.")
+        if server_kind not in SERVER_KINDS:
+            raise ConfigError(
+                f"Unknown server kind {server_kind!r} for the openai backend.",
+                hint=f"Choose {', '.join(SERVER_KINDS)}.",
+            )
+        self.server_kind = server_kind
+        self.constrain = bool(constrain)
+        self._detected: str | None = None if server_kind == "auto" else server_kind
+        # Optional request fields this server refused (then never sent again), with why.
+        self._refused: dict[str, str] = {}
+        self._want_logprobs = bool(logprobs)
         model = model or _env("COCOGEN_MODEL")
         if not model:
             raise ConfigError(
@@ -245,6 +277,10 @@ class OpenAIBackend:
             import hashlib
 
             sig += f"|instructions={hashlib.sha256(self.chat_instructions.encode()).hexdigest()[:12]}"
+        if self.constrain:
+            from cocogen.grammar import GRAMMAR_VERSION
+
+            sig += f"|constrain=gbnf{GRAMMAR_VERSION}|kind={self.server_kind}"
         return sig
 
     def __repr__(self) -> str:
@@ -271,6 +307,26 @@ class OpenAIBackend:
             kwargs["stop"] = list(p.stop)[:4]  # the OpenAI API accepts at most 4
         if p.seed is not None:
             kwargs["seed"] = p.seed
+        warning = None
+        extra: dict[str, Any] = {}
+        if self.constrain:
+            body, warning = self._constraint(context)
+            extra.update(body or {})
+        gens, warned = self._complete_refusing(prompt, kwargs, extra, context)
+        # Servers that ignore `n` (llama-cpp-python's) answer once: ask again for the rest.
+        while len(gens) < p.n:
+            more = {**kwargs, "n": p.n - len(gens)}
+            if p.seed is not None:
+                more["seed"] = p.seed + len(gens)
+            got, warned_more = self._complete_refusing(prompt, more, extra, context)
+            warned = warned or warned_more
+            gens += got
+        warning = warned or warning
+        if warning:
+            gens = [dataclasses.replace(g, raw={**(g.raw or {}), "warning": warning}) for g in gens]
+        return gens[: p.n]
+
+    def _complete_once(self, prompt: str, kwargs: dict[str, Any], context: RequestContext | None) -> list[Generation]:
         if self._resolved == "chat":
             return self._chat(prompt, kwargs, context)
         try:
@@ -281,6 +337,65 @@ class OpenAIBackend:
                     self._resolved = "chat"
                 return self._chat(prompt, kwargs, context)
             raise
+
+    def _complete_refusing(
+        self, prompt: str, kwargs: dict[str, Any], extra: dict[str, Any], context: RequestContext | None
+    ) -> tuple[list[Generation], str | None]:
+        """One request with the optional fields (grammar, logprobs) this server has not refused.
+
+        A 4xx that names one of them drops it for this backend's life and asks again;
+        the second element is then the one-sentence warning.
+        """
+        warning = None
+        while True:
+            fields = {k: v for k, v in extra.items() if k not in self._refused}
+            if self._want_logprobs and "logprobs" not in self._refused:
+                fields["logprobs"] = True
+            try:
+                return self._complete_once(
+                    prompt, {**kwargs, "extra_body": fields} if fields else kwargs, context
+                ), warning
+            except BackendError as e:
+                blamed = _blamed_field(e, fields)
+                if blamed is None:
+                    raise
+                self._refused[blamed] = str(e)
+                if blamed != "logprobs":
+                    warning = (
+                        f"{self.provider} refused the output constraint, so this answer was generated unconstrained."
+                    )
+                    log.warning("%s", warning)
+
+    def _constraint(self, context: RequestContext | None) -> tuple[dict[str, Any] | None, str | None]:
+        """The request fields that constrain this request, or why there are none (one sentence)."""
+        if context is None or context.task is None or context.query is None:
+            return None, "Output was not constrained: the request did not say which task and input it is for."
+        from cocogen.tasks import get_format, get_task
+
+        task = get_task(context.task)
+        fmt_name = context.format or next(iter(task.formats))
+        get_format(task, fmt_name)
+        grammar = task.grammar(fmt_name, context.query)
+        if grammar is None:
+            return (
+                None,
+                f"Output was not constrained: the {fmt_name!r} format of {task.name} has no grammar for this input.",
+            )
+        kind = self._kind()
+        body = constraint_body(kind, grammar)
+        if body is None:
+            return None, f"Output was not constrained: {self.provider} ({kind}) takes no grammar."
+        if any(k in self._refused for k in body):
+            return None, f"Output was not constrained: {self.provider} refused the grammar before."
+        return body, None
+
+    def _kind(self) -> str:
+        """The server's kind, asked of the server once when configured ``auto``."""
+        if self._detected is None:
+            detected = detect_server_kind(str(getattr(self._client, "base_url", "")), self._secret or None)
+            with self._mode_lock:
+                self._detected = self._detected or detected
+        return self._detected
 
     def complete_streaming(
         self,
@@ -323,6 +438,9 @@ class OpenAIBackend:
                 time.sleep(min(0.25 * 2**attempt, 4.0))
 
     def _completion(self, prompt: str, kwargs: dict[str, Any]) -> list[Generation]:
+        extra = kwargs.get("extra_body") or {}
+        if extra.get("logprobs") is True:  # the completions endpoint counts alternatives: 1 is enough
+            kwargs = {**kwargs, "extra_body": {**extra, "logprobs": 1}}
         resp, seconds = self._call(self._client.completions.create, prompt=prompt, **kwargs)
         if self._configured_mode == "auto" and self._resolved is None:
             with self._mode_lock:
@@ -342,6 +460,7 @@ class OpenAIBackend:
                 completion_tokens=per,
                 seconds=seconds,
                 raw={"id": resp.id, "model": resp.model, "endpoint": "completions"},
+                token_logprobs=_completion_logprobs(getattr(c, "logprobs", None)),
             )
             for c in choices
         ]
@@ -351,6 +470,9 @@ class OpenAIBackend:
             {"role": "system", "content": self.chat_instructions},
             {"role": "user", "content": prompt},
         ]
+        extra = kwargs.get("extra_body") or {}
+        if extra.get("logprobs") is True:  # llama-cpp-python returns chat logprobs only with top_logprobs set
+            kwargs = {**kwargs, "extra_body": {**extra, "top_logprobs": 1}}
         query_text = context.query_text if context is not None and context.query_text else _last_query(prompt, kwargs)
         resp, seconds = self._call(
             self._client.chat.completions.create,
@@ -376,6 +498,7 @@ class OpenAIBackend:
                     completion_tokens=per,
                     seconds=seconds,
                     raw={"id": resp.id, "model": resp.model, "endpoint": "chat", "reply": reply},
+                    token_logprobs=_chat_logprobs(getattr(c, "logprobs", None)),
                 )
             )
         return gens
@@ -491,3 +614,37 @@ def _last_query(prompt: str, kwargs: dict[str, Any]) -> str:
 def _says_unsupported(e: BackendError) -> bool:
     """Does this error mean "use the chat endpoint for this model"?"""
     return e.status in (404, 400, 405, 501) and bool(_FALLBACK_HINTS.search(str(e)) or e.status in (405, 501))
+
+
+def _blamed_field(e: BackendError, fields: dict[str, Any]) -> str | None:
+    """The optional request field a 4xx answer blames, if any."""
+    if e.status is None or not 400 <= e.status < 500 or e.status in (401, 403, 404, 429):
+        return None
+    msg = str(e).lower()
+    for name in fields:
+        if name != "logprobs" and (name.lower() in msg or mentions_constraint(msg)):
+            return name
+    return "logprobs" if "logprobs" in fields and "logprob" in msg else None
+
+
+def _completion_logprobs(lp: Any) -> tuple[tuple[str, float], ...] | None:
+    """``(token, log-prob)`` pairs from a completions choice's ``logprobs`` (``tokens``/``token_logprobs``)."""
+    tokens = getattr(lp, "tokens", None) if lp is not None else None
+    values = getattr(lp, "token_logprobs", None) if lp is not None else None
+    if not isinstance(tokens, list) or not isinstance(values, list) or len(tokens) != len(values):
+        return None
+    try:
+        return tuple((str(t), float(v)) for t, v in zip(tokens, values, strict=True) if v is not None)
+    except (TypeError, ValueError):
+        return None
+
+
+def _chat_logprobs(lp: Any) -> tuple[tuple[str, float], ...] | None:
+    """``(token, log-prob)`` pairs from a chat choice's ``logprobs.content``."""
+    content = getattr(lp, "content", None) if lp is not None else None
+    if not isinstance(content, list):
+        return None
+    try:
+        return tuple((str(item.token), float(item.logprob)) for item in content)
+    except (AttributeError, TypeError, ValueError):
+        return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cocogen.backends.base import BACKENDS, Backend, GenerationParams, make_backend
+from cocogen.backends.server_kind import SERVER_KINDS
 from cocogen.errors import ConfigError, InputError
 from cocogen.jsonl import JsonError, loads
 from cocogen.prompts import SELECTIONS, PromptSpec
@@ -108,6 +109,18 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
         "--sampling-seed", type=int, default=None, help="seed of the model's sampling (not of example selection)"
     )
     p.add_argument("--no-constraints", action="store_true", help="local backend: free decoding, no token masks")
+    p.add_argument(
+        "--server-kind",
+        choices=list(SERVER_KINDS),
+        default="auto",
+        help="openai backend: the kind of server, which decides how a grammar is sent (auto: ask it once)",
+    )
+    p.add_argument(
+        "--constrain",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="openai backend: send the task's grammar so the answer parses (llama.cpp and vLLM servers)",
+    )
     p.add_argument("--no-cache", action="store_true", help="bypass the completion cache")
 
 
@@ -162,6 +175,8 @@ def backend_from_args(args: argparse.Namespace, task: str | None = None) -> Back
             base_url=getattr(args, "base_url", None),
             mode=args.mode,
             timeout=timeout_from_args(args),
+            server_kind=getattr(args, "server_kind", "auto"),
+            constrain=getattr(args, "constrain", False),
         )
     if name == "replay":
         return make_backend("replay", path=model, task=task)

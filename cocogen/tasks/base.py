@@ -294,6 +294,13 @@ class Task(Protocol):
         """Build the output graph hole by hole (see :mod:`cocogen.constrained`)."""
         ...
 
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        """A GBNF grammar a model server enforces on the completion of ``query`` (see :mod:`cocogen.grammar`).
+
+        ``None``: this format or input has none, and the server decodes freely.
+        """
+        ...
+
     def element_keys(self, graph: Graph) -> list[str]:
         """The elements of an answer the model wrote (steps, edges, triples, cells), by stable key.
 
@@ -343,6 +350,9 @@ class TaskBase:
         from cocogen.constrained import Unsupported
 
         raise Unsupported(f"no constrained decoding for task {self.name!r}")
+
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        return None
 
     def element_keys(self, graph: Graph) -> list[str]:
         return []

@@ -1220,6 +1220,12 @@ class ExplaGraphsTask(TaskBase):
 
         return plan_explagraph(decoder, fmt, _check_graph(query), limits)
 
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        from cocogen.grammar import explagraph_grammar
+        from cocogen.tasks.base import get_format
+
+        return explagraph_grammar(get_format(self, format_name), _check_graph(query), RELATIONS)
+
     def element_keys(self, graph: Graph) -> list[str]:
         """``head; relation; tail`` for each triple."""
         return [_triple_key(t) for t in _check_graph(graph).triples]

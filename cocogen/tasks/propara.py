@@ -1051,6 +1051,12 @@ class ProParaTask(TaskBase):
 
         return plan_state_table(decoder, fmt, _as_table(query), limits)
 
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        from cocogen.grammar import state_table_grammar
+        from cocogen.tasks.base import get_format
+
+        return state_table_grammar(get_format(self, format_name), _as_table(query))
+
     def element_keys(self, graph: Graph) -> list[str]:
         """``water @ 0`` for each cell: participant, then time (0 before the first sentence).
 

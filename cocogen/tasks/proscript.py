@@ -1407,6 +1407,12 @@ class _ProscriptTask(TaskBase):
 
         return plan_script(decoder, fmt, _as_script(query, "the query"), limits)
 
+    def grammar(self, format_name: str, query: Graph) -> str | None:
+        from cocogen.grammar import script_grammar
+        from cocogen.tasks.base import get_format
+
+        return script_grammar(get_format(self, format_name), self.query_of(_as_script(query, "the query")))
+
     def element_keys(self, graph: Graph) -> list[str]:
         """``step3`` for each step the model wrote (script generation only), ``step0 -> step3`` for each edge."""
         s = _as_script(graph, "the graph")

@@ -117,9 +117,7 @@ def test_constrained_values_are_neither_repeated_nor_degenerate(
             assert len(normed) == len(set(normed)), (ex.id, values)
 
 
-def test_explagraphs_answers_are_structurally_correct_by_construction(
-    backend: LlamaCppBackend, data_dir: Path
-) -> None:
+def test_explagraphs_answers_are_structurally_correct_by_construction(backend: LlamaCppBackend, data_dir: Path) -> None:
     for ex, r in _answers(backend, "explagraphs"):
         g = r.graph
         checks = structural_checks(official_edges(bracket_string(g.triples)), g.belief, g.argument)  # type: ignore[union-attr]

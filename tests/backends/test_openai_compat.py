@@ -23,7 +23,9 @@ def backend(**kw: object) -> OpenAIBackend:
 
 
 def test_completion_request_and_answer(api_env: FakeOpenAIServer) -> None:
-    gens = backend().complete(PROMPT, GenerationParams(stop=("# END",), max_tokens=33, temperature=0.2, top_p=0.9, seed=7))
+    gens = backend().complete(
+        PROMPT, GenerationParams(stop=("# END",), max_tokens=33, temperature=0.2, top_p=0.9, seed=7)
+    )
     assert [g.text for g in gens] == [default_responder(PROMPT)]
     g = gens[0]
     assert g.finish_reason == "stop" and g.prompt_tokens and g.completion_tokens and g.seconds and not g.cached
@@ -38,6 +40,7 @@ def test_completion_request_and_answer(api_env: FakeOpenAIServer) -> None:
         "n": 1,
         "stop": ["# END"],
         "seed": 7,
+        "logprobs": 1,  # one alternative per token: the log-probabilities come back (token_logprobs)
     }
     # The key travels in the Authorization header and nowhere else.
     assert req.headers["authorization"] == f"Bearer {FAKE_KEY}"

@@ -94,6 +94,8 @@ class _State:
     delay: float = 0.0
     chat_only_models: set[str] = field(default_factory=set)
     unknown_models: set[str] = field(default_factory=set)
+    # Request fields answered with a 400 naming them (a server that takes no grammar).
+    rejected_fields: set[str] = field(default_factory=set)
     faults: list[Fault] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -234,6 +236,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._done(rec, started)
         if path == "/v1/completions" and model in st.chat_only_models:
             self._error(404, CHAT_ONLY_MESSAGE)
+            return self._done(rec, started)
+        refused = sorted(st.rejected_fields & set(body))
+        if refused:
+            self._error(400, f"Extra inputs are not permitted: {refused[0]}")
             return self._done(rec, started)
         n = int(body.get("n") or 1)
         text = st.responder(prompt)
@@ -445,6 +451,11 @@ class FakeOpenAIServer:
             self.state.faults.append(f)
         return f
 
+    def reject_field(self, *names: str) -> None:
+        """Answer requests that carry any of these body fields with a 400 naming the field."""
+        with self.state.lock:
+            self.state.rejected_fields = set(names)
+
     def hold_after(self, n: int) -> None:
         """Answer the next ``n`` completion requests, then hold every later one until :meth:`release`.
 
@@ -506,6 +517,7 @@ class FakeOpenAIServer:
             self.state.requests.clear()
             self.state.chat_only_models = set()
             self.state.unknown_models = set()
+            self.state.rejected_fields = set()
             self.state.delay = 0.0
             self.state.stream_delay = 0.0
             self.state.stream_cut = False

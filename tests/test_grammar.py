@@ -1,0 +1,137 @@
+"""Server grammars (cocogen/grammar.py): what each task × format grammar accepts and refuses.
+
+Checked with the recognizer in tests/gbnf.py, no model: the gold completion of an
+example is accepted, and each structural mistake the grammar is meant to prevent is
+refused.  The real server enforcing them is tested in tests/backends/test_llama_server.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from cocogen.tasks import REGISTRY, get_task
+from cocogen.types import ExplaGraph, Graph, Script, StateTable
+from tests.gbnf import accepts
+
+CELLS = [(t, f) for t in REGISTRY for f in REGISTRY[t].formats]
+SPLITS = {"proscript-script": "dev", "proscript-edge": "dev", "explagraphs": "cocogen-dev", "propara": "test"}
+
+
+def canonical(graph: Graph) -> Graph:
+    """The graph with its edges in the order the grammar writes them (by target, then source)."""
+    if isinstance(graph, Script):
+        return replace(graph, edges=tuple(sorted(graph.edges, key=lambda e: (e[1], e[0]))))
+    return graph
+
+
+def completion(task_name: str, fmt_name: str, answer: Graph, query: Graph) -> str:
+    fmt = get_task(task_name).formats[fmt_name]
+    full, head = fmt.render(answer), fmt.render_query(query)
+    assert full.startswith(head)
+    return full[len(head) :]
+
+
+def grammar_for(task_name: str, fmt_name: str, graph: Graph) -> tuple[str, Graph]:
+    task = get_task(task_name)
+    query = task.query_of(graph)
+    grammar = task.grammar(fmt_name, query)
+    assert grammar is not None, f"{task_name} {fmt_name} has no grammar"
+    return grammar, query
+
+
+def first_example(task_name: str) -> Graph:
+    return canonical(get_task(task_name).fewshot()[0].graph)
+
+
+@pytest.mark.parametrize(("task_name", "fmt_name"), CELLS)
+def test_the_gold_completion_is_accepted_and_a_cut_one_is_not(task_name: str, fmt_name: str) -> None:
+    graph = first_example(task_name)
+    grammar, query = grammar_for(task_name, fmt_name, graph)
+    gold = completion(task_name, fmt_name, graph, query)
+    assert accepts(grammar, gold)
+    assert not accepts(grammar, gold[: len(gold) // 2])
+    assert not accepts(grammar, gold + "# END\n")
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-script"].formats))
+def test_script_grammar_fixes_the_step_count_and_forward_unique_edges(fmt_name: str) -> None:
+    graph = first_example("proscript-script")
+    assert isinstance(graph, Script)
+    grammar, query = grammar_for("proscript-script", fmt_name, graph)
+    n = graph.num_steps
+    one_short = replace(graph, num_steps=n - 1, steps=graph.steps[:-1], edges=((0, 1), (1, 2), (2, 3), (3, 4)))
+    backward = replace(graph, edges=((1, 0), *graph.edges[1:]))
+    repeated = replace(graph, edges=(graph.edges[0], *graph.edges))
+    unknown = replace(graph, edges=(*graph.edges, (n - 1, n)))
+    # A 6-step answer (what follows a 6-step query) where 7 steps were asked for.
+    assert not accepts(grammar, completion("proscript-script", fmt_name, one_short, Script(graph.goal, n - 1)))
+    for wrong in (backward, repeated, unknown):
+        assert not accepts(grammar, completion("proscript-script", fmt_name, wrong, query)), wrong.edges
+    few = replace(graph, edges=graph.edges[:2])  # fewer than n - 1 edges cannot connect n steps
+    assert not accepts(grammar, completion("proscript-script", fmt_name, few, query))
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-edge"].formats))
+def test_edge_grammar_refuses_self_loops_repeats_and_unknown_steps(fmt_name: str) -> None:
+    graph = canonical(get_task("proscript-edge").fewshot()[0].graph)
+    assert isinstance(graph, Script)
+    grammar, query = grammar_for("proscript-edge", fmt_name, graph)
+    n = len(graph.steps)
+    # Given steps may be joined in any direction, in the grammar's order.
+    backward = canonical(replace(graph, edges=tuple((b, a) for a, b in graph.edges)))
+    assert accepts(grammar, completion("proscript-edge", fmt_name, backward, query))
+    for wrong in (
+        canonical(replace(graph, edges=((2, 2), *graph.edges))),
+        canonical(replace(graph, edges=(*graph.edges, (0, n)))),
+        replace(graph, edges=(graph.edges[0], *graph.edges)),
+    ):
+        assert not accepts(grammar, completion("proscript-edge", fmt_name, wrong, query)), wrong.edges
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["explagraphs"].formats))
+def test_explagraph_grammar_wants_3_to_8_triples_of_known_relations(fmt_name: str) -> None:
+    graph = first_example("explagraphs")
+    assert isinstance(graph, ExplaGraph)
+    grammar, query = grammar_for("explagraphs", fmt_name, graph)
+    chain = tuple((f"c{i}", "causes", f"c{i + 1}") for i in range(9))
+    assert accepts(grammar, completion("explagraphs", fmt_name, replace(graph, triples=chain[:3]), query))
+    assert accepts(grammar, completion("explagraphs", fmt_name, replace(graph, triples=chain[:8]), query))
+    for wrong in (chain[:2], chain[:9], (("a", "likes", "b"), *chain[:3]), (("one two three four", "causes", "c"), *chain[:3])):
+        assert not accepts(grammar, completion("explagraphs", fmt_name, replace(graph, triples=wrong), query))
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["propara"].formats))
+def test_state_grammar_wants_one_value_per_participant_and_step(fmt_name: str) -> None:
+    graph = first_example("propara")
+    assert isinstance(graph, StateTable)
+    grammar, query = grammar_for("propara", fmt_name, graph)
+    n_t = len(graph.sentences) + 1
+    values = [["-"] * n_t, ["?"] * n_t, ["the leaf"] * n_t] + [["soil"] * n_t] * (len(graph.participants) - 3)
+    table = replace(graph, states=tuple(tuple(r) for r in values))
+    assert accepts(grammar, completion("propara", fmt_name, table, query))
+    quoted = replace(graph, states=(("a (b)",) * n_t, *graph.states[1:]))
+    assert not accepts(grammar, completion("propara", fmt_name, quoted, query))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task_name", "fmt_name"), CELLS)
+def test_most_gold_answers_of_the_data_fit_the_grammar(task_name: str, fmt_name: str, data_dir: object) -> None:
+    """How much of the data the grammar can say: at least 80% of 30 rows.
+
+    The rest are backward edges (proScript writes a few), a colon in a step, a longer value.
+    """
+    task = get_task(task_name)
+    rows = task.load(SPLITS[task_name])[:30]
+    fits = 0
+    for ex in rows:
+        graph = canonical(ex.graph)
+        grammar, query = grammar_for(task_name, fmt_name, graph)
+        fits += accepts(grammar, completion(task_name, fmt_name, graph, query))
+    assert fits >= 0.8 * len(rows)
+
+
+def test_a_format_without_a_grammar_says_none() -> None:
+    task = get_task("proscript-script")
+    assert task.grammar("code", Script("make tea", 2)) is None  # two steps: too few to learn the edge list
