@@ -9,7 +9,7 @@ from typing import Any
 from cocogen.runs import run_batch
 from cocogen.tasks import get_task
 from cocogen.types import Generation, Script
-from tests.app.support import start
+from tests.app.support import finished, start
 from tests.fakes.openai_server import FakeOpenAIServer
 
 
@@ -22,7 +22,7 @@ def test_playground_merges_samples_and_shows_agreement(server: FakeOpenAIServer)
     at.toggle(key="pg_merge").set_value(True).run()
     at.number_input(key="pg_samples").set_value(3).run()
     before = len(server.requests)
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert not at.exception and not at.error, [e.value for e in at.error]
     body = server.requests[before].body
     assert body["n"] == 3 and body["temperature"] > 0, "merged samples are sampled, not greedy"
@@ -35,8 +35,9 @@ def test_playground_merges_samples_and_shows_agreement(server: FakeOpenAIServer)
 
 
 def test_playground_says_when_the_server_gives_no_probabilities(server: FakeOpenAIServer) -> None:
+    server.reject_field("logprobs")  # a server without log-probabilities (the backend then stops asking)
     at = start("playground", server=server, task="proscript-edge")
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert not at.exception
     assert any("Confidence: not available" in c.value for c in at.caption)
     assert "confidence 0" not in _chart_sources(at), "no made-up number"
@@ -92,7 +93,7 @@ def test_compare_merges_each_format(server: FakeOpenAIServer) -> None:
     at = start("compare", server=server, task="proscript-edge")
     at.toggle(key="cmp_merge").set_value(True).run()
     before = len(server.requests)
-    at.button(key="cmp_go").click().run()
+    finished(at.button(key="cmp_go").click().run())
     assert not at.exception and not at.error, [e.value for e in at.error]
     asked = server.requests[before:]
     assert asked and all(r.body["n"] == 5 for r in asked)

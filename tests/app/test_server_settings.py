@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cocogen.app.state import BackendChoice
-from tests.app.support import start
+from tests.app.support import finished, start
 from tests.fakes.openai_server import FakeOpenAIServer
 
 
@@ -35,7 +35,7 @@ def test_the_sidebar_sets_server_kind_constraint_and_timeout(fake_server: FakeOp
 def test_the_playground_says_when_a_server_answered_unconstrained(server: FakeOpenAIServer) -> None:
     """The fake server is of no known kind: the answer comes, with the backend's one-sentence note."""
     at = start("playground", server=server, task="explagraphs", openai_constrain=True)
-    at.button(key="pg_generate").click().run()
+    finished(at.button(key="pg_generate").click().run())
     assert not at.exception and not at.error, [e.value for e in at.error]
     notes = [str(w.value) for w in at.warning]
     assert any(n.startswith("Output was not constrained:") for n in notes), notes

@@ -102,3 +102,18 @@ def test_token_logprobs_are_read_back(llama_server: str, mode: str) -> None:
     assert all(lp <= 0.0 for _, lp in gen.token_logprobs)
     if mode == "completion":
         assert "".join(t for t, _ in gen.token_logprobs) == gen.text
+
+
+@pytest.mark.parametrize("mode", ["completion", "chat"])
+def test_a_streamed_answer_arrives_in_pieces_and_equals_asking_once(llama_server: str, mode: str) -> None:
+    from cocogen.streaming import LiveText
+
+    task = get_task("explagraphs")
+    b = backend(llama_server, mode=mode, constrain=(mode == "chat"))  # free chat replies are rarely code
+    p = params("explagraphs", max_tokens=60)
+    live = LiveText()
+    streamed = generate(task, None, INPUTS["explagraphs"], b, spec=SPEC, params=p, live=live)
+    whole = generate(task, None, INPUTS["explagraphs"], b, spec=SPEC, params=p)
+    assert streamed.completion == whole.completion
+    assert live.text == streamed.completion
+    assert live.version > 2, "the answer arrived in more than one piece"
