@@ -65,7 +65,7 @@ def test_constrained_completions_give_a_clean_graph_for_every_task(llama_server:
     assert not (result.samples[0].generation.raw or {}).get("warning")
 
 
-@pytest.mark.parametrize("task_name", ["explagraphs", "propara"])
+@pytest.mark.parametrize("task_name", ["propara"])
 def test_constrained_chat_gives_a_clean_graph(llama_server: str, task_name: str) -> None:
     """Gemma 3 270M's free chat replies are rarely code; the grammar makes the reply the completion."""
     task = get_task(task_name)
@@ -108,12 +108,12 @@ def test_token_logprobs_are_read_back(llama_server: str, mode: str) -> None:
 def test_a_streamed_answer_arrives_in_pieces_and_equals_asking_once(llama_server: str, mode: str) -> None:
     from cocogen.streaming import LiveText
 
-    task = get_task("explagraphs")
-    b = backend(llama_server, mode=mode, constrain=(mode == "chat"))  # free chat replies are rarely code
-    p = params("explagraphs", max_tokens=60)
+    b = backend(llama_server, mode=mode)
+    prompt, p = "def add(a, b):\n    return", GenerationParams(temperature=0.0, max_tokens=12)
     live = LiveText()
-    streamed = generate(task, None, INPUTS["explagraphs"], b, spec=SPEC, params=p, live=live)
-    whole = generate(task, None, INPUTS["explagraphs"], b, spec=SPEC, params=p)
-    assert streamed.completion == whole.completion
-    assert live.text == streamed.completion
+    [streamed] = b.complete_streaming(prompt, p, live=live)
+    [whole] = b.complete(prompt, p)
+    assert streamed.text == whole.text and streamed.text.strip()
+    if mode == "completion":  # chat shows the code extracted from the reply so far
+        assert live.text == streamed.text
     assert live.version > 2, "the answer arrived in more than one piece"
