@@ -194,10 +194,11 @@ def test_two_sessions_share_the_local_model_in_turn(app: Server) -> None:
         expect(second.get_by_text("Waiting for the model: 1 request is before yours")).to_be_visible(
             timeout=RUN_TIMEOUT_MS
         )
-        first.get_by_role("button", name="Stop").click()
+        # In the page, not the header's own Stop (Streamlit shows one while a script run is long).
+        first.locator('[data-testid="stMain"]').get_by_role("button", name="Stop").click()
         expect(first.get_by_text("Stopped: this is what the model had written")).to_be_visible(timeout=RUN_TIMEOUT_MS)
         expect(second.get_by_text("Writing…")).to_be_visible(timeout=GENERATE_TIMEOUT_MS)  # its turn now
-        second.get_by_role("button", name="Stop").click()
+        second.locator('[data-testid="stMain"]').get_by_role("button", name="Stop").click()
         expect(second.get_by_text("Stopped: this is what the model had written")).to_be_visible(timeout=RUN_TIMEOUT_MS)
         for pg in (first, second):
             _no_exception(pg)
