@@ -14,6 +14,12 @@ front.  So the grammar here fixes the *structure* of the completion, the part af
   repeated triple or a cycle is still possible.
 - ProPara: one value per participant and time step (absent, unknown, or a location).
 
+What a grammar cannot say (a concept or edge that closes a cycle, a triple written twice)
+is caught after the answer: :func:`explagraph_retry` and :func:`script_retry` find where a
+constrained completion first breaks such a rule and give a :class:`Retry`, the start of
+the completion that stands and a grammar for the rest that leaves out the faulty choice,
+so the server is asked to go on from there (the model's next choice, not a rewrite).
+
 As in :mod:`cocogen.constrained`, nothing here knows what a format looks like: the text
 between the values comes from rendering graphs with marker values and comparing the
 renderings, so one function serves the code, networkx and text formats of a task.  A
@@ -32,23 +38,27 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+import re
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 
 from cocogen.tasks.base import Format
 from cocogen.types import ABSENT, UNKNOWN, ExplaGraph, Script, StateTable
 
 __all__ = [
     "GRAMMAR_VERSION",
+    "Retry",
     "literal",
     "script_grammar",
+    "script_retry",
     "explagraph_grammar",
+    "explagraph_retry",
     "state_table_grammar",
 ]
 
 # Part of the openai backend's signature when it constrains: bump when a grammar changes
 # what a server may answer, so cached answers of an older grammar are not reused.
-GRAMMAR_VERSION = 1
+GRAMMAR_VERSION = 2  # 2: answers that close a cycle are asked again (Retry)
 
 # Markers every format writes verbatim (letters and digits only); distinct per value.
 _MARK = "Zq7M{}qZ"
@@ -148,12 +158,33 @@ def _list_items(
     return head, firsts, nexts, tail
 
 
-def script_grammar(fmt: Format, query: Script, *, edge_slack: int = 2) -> str | None:
-    """A grammar for the completion of a proScript query: the steps (unless given), then the edges.
+@dataclass(frozen=True)
+class Retry:
+    """Where a constrained completion first breaks a rule no grammar states, and how to go on.
 
-    With ``query.steps`` empty (script generation) the model writes ``query.num_steps``
-    steps and forward edges; with steps given (edge prediction) only the edges.
+    ``keep`` is the start of the completion that stands (the model's own text), ``grammar``
+    the GBNF for what follows it, and ``reason`` says in a phrase what was wrong.
     """
+
+    keep: str
+    grammar: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _EdgeShape:
+    """How a format writes a proScript query's completion: the steps part, then the edge list."""
+
+    head_q: str
+    head: str  # the rendering up to the first edge (starts with head_q)
+    firsts: dict[int, str]  # edge text by pair index, as the first edge
+    nexts: dict[int, str]  # edge text by pair index, after another edge
+    tail: str
+    pairs: list[tuple[int, int]]  # (source, target), sorted by (target, source)
+    marks: list[str]  # the step markers (script generation: the model writes the steps)
+
+
+def _edge_shape(fmt: Format, query: Script) -> _EdgeShape | None:
     n = query.num_steps if not query.steps else len(query.steps)
     if n < 3:
         return None  # too few steps to learn how the format writes its edge list
@@ -177,43 +208,122 @@ def script_grammar(fmt: Format, query: Script, *, edge_slack: int = 2) -> str | 
     head, firsts, nexts, tail = shape
     if not head.startswith(head_q) or any(m in t for m in marks for t in (*firsts.values(), *nexts.values(), tail)):
         return None
-    rules = _Rules()
-    step = rules.add("step", _words(_STEP_WORD, _STEP_WORDS))
-    need, cap = n - 1, n - 1 + max(0, edge_slack)
-    m = len(pairs)
-    if m * (cap + 1) > _MAX_EDGE_RULES:
-        need, cap = 1, 1  # too many rules: count only "none yet" and "some", keep the order
-    end = literal(tail) if tail else '""'
+    return _EdgeShape(head_q, head, firsts, nexts, tail, pairs, marks if not given else [])
+
+
+def _edge_rules(
+    rules: _Rules, shape: _EdgeShape, need: int, cap: int, banned: Collection[tuple[int, int]] = ()
+) -> set[tuple[int, int]]:
+    """Rules ``e-k-c``: the edges from pair ``k`` on (in order), ``c`` edges written so far.
+
+    Returns the ``(k, c)`` that have a rule (that can still reach the end of the list).
+    """
+    m = len(shape.pairs)
+    end = literal(shape.tail) if shape.tail else '""'
     live: set[tuple[int, int]] = set()
-
-    # e-k-c: the edges from pair k on (in order), c edges written so far (capped at cap).
-    def name(k: int, c: int) -> str:
-        return f"e-{k}-{c}"
-
     for c in range(cap, -1, -1):
         for k in range(m, -1, -1):
             alts: list[str] = []
             if k < m:
                 more = min(c + 1, cap) if cap == 1 else c + 1
-                if (k + 1, more) in live and (c < cap or cap == 1):
-                    alts.append(f"{literal(firsts[k] if c == 0 else nexts[k])} {name(k + 1, more)}")
+                if (k + 1, more) in live and (c < cap or cap == 1) and shape.pairs[k] not in banned:
+                    alts.append(f"{literal(shape.firsts[k] if c == 0 else shape.nexts[k])} {_edge_rule(k + 1, more)}")
                 if (k + 1, c) in live:
-                    alts.append(name(k + 1, c))
+                    alts.append(_edge_rule(k + 1, c))
             if c >= need:
                 alts.append(end)
             if alts:
                 live.add((k, c))
-                rules.add(name(k, c), " | ".join(alts))
-    if (0, 0) not in live:
+                rules.add(_edge_rule(k, c), " | ".join(alts))
+    return live
+
+
+def _edge_rule(k: int, c: int) -> str:
+    return f"e-{k}-{c}"
+
+
+def _edge_counts(shape: _EdgeShape, n: int, edge_slack: int) -> tuple[int, int]:
+    """How many edges the list must have and may have (``(1, 1)``: too many rules to count)."""
+    need, cap = n - 1, n - 1 + max(0, edge_slack)
+    if len(shape.pairs) * (cap + 1) > _MAX_EDGE_RULES:
+        return 1, 1  # count only "none yet" and "some", keep the order
+    return need, cap
+
+
+def script_grammar(fmt: Format, query: Script, *, edge_slack: int = 2) -> str | None:
+    """A grammar for the completion of a proScript query: the steps (unless given), then the edges.
+
+    With ``query.steps`` empty (script generation) the model writes ``query.num_steps``
+    steps and forward edges; with steps given (edge prediction) only the edges.
+    """
+    shape = _edge_shape(fmt, query)
+    if shape is None:
         return None
-    rules.add("root", f"{_sequence(head[len(head_q) :], dict.fromkeys(marks, step))} {name(0, 0)}")
+    n = query.num_steps if not query.steps else len(query.steps)
+    rules = _Rules()
+    step = rules.add("step", _words(_STEP_WORD, _STEP_WORDS))
+    need, cap = _edge_counts(shape, n, edge_slack)
+    if (0, 0) not in _edge_rules(rules, shape, need, cap):
+        return None
+    steps = _sequence(shape.head[len(shape.head_q) :], dict.fromkeys(shape.marks, step))
+    rules.add("root", f"{steps} {_edge_rule(0, 0)}")
     return rules.text()
 
 
-def explagraph_grammar(
-    fmt: Format, query: ExplaGraph, relations: Sequence[str], *, min_triples: int = 3, max_triples: int = 8
-) -> str | None:
-    """A grammar for the completion of an ExplaGraphs query: ``min_triples`` to ``max_triples`` triples."""
+def script_retry(fmt: Format, query: Script, completion: str, *, edge_slack: int = 2) -> Retry | None:
+    """The first edge of a :func:`script_grammar` completion that closes a cycle, as a :class:`Retry`.
+
+    Only edge prediction can close one (generated steps get forward edges).  The rest is
+    asked again from just before that edge, without the edges that would close a cycle
+    with those already written.  ``None``: no cycle, or not a completion of this grammar.
+    """
+    import networkx as nx
+
+    if not query.steps:
+        return None
+    shape = _edge_shape(fmt, query)
+    lead = shape.head[len(shape.head_q) :] if shape is not None else ""
+    if shape is None or not completion.startswith(lead):
+        return None
+    n = len(query.steps)
+    need, cap = _edge_counts(shape, n, edge_slack)
+    kept = nx.DiGraph()
+    kept.add_nodes_from(range(n))
+    pos, k, c = len(lead), 0, 0
+    while True:
+        texts = shape.firsts if c == 0 else shape.nexts
+        found = [j for j in range(k, len(shape.pairs)) if completion.startswith(texts[j], pos)]
+        if not found:
+            return None  # the list ended (or this is not the grammar's text)
+        j = max(found, key=lambda i: len(texts[i]))
+        a, b = shape.pairs[j]
+        if nx.has_path(kept, b, a):
+            banned = {(x, y) for x, y in shape.pairs if nx.has_path(kept, y, x)}
+            start = (j, min(c, cap) if cap == 1 else c)
+            # Without the banned edges the list may not reach its length: then it may end sooner.
+            for least in (need, min(need, c)):
+                rules = _Rules()
+                if start in _edge_rules(rules, shape, least, cap, banned):
+                    rules.add("root", _edge_rule(*start))
+                    return Retry(completion[:pos], rules.text(), f"step{a} -> step{b} closes a cycle")
+            return None
+        kept.add_edge(a, b)
+        pos, k, c = pos + len(texts[j]), j + 1, c + 1
+
+
+@dataclass(frozen=True)
+class _TripleShape:
+    """How a format writes an ExplaGraphs query's completion: a lead, triples, a tail."""
+
+    head_q: str
+    lead: str
+    first: str  # the first triple's text, with the markers of ``parts[0]``
+    next: str  # a later triple's text, with the markers of ``parts[1]``
+    tail: str
+    parts: list[list[str]]  # markers (head, relation, tail) of triples 0, 1, 2
+
+
+def _triple_shape(fmt: Format, query: ExplaGraph) -> _TripleShape | None:
     graph = replace(query, triples=())
     head_q = fmt.render_query(query)
     parts = [[_MARK.format(f"t{i}p{k}") for k in range(3)] for i in range(3)]
@@ -231,23 +341,173 @@ def explagraph_grammar(
     head, firsts, nexts, tail = shape
     if not head.startswith(head_q):
         return None
-    rules = _Rules()
-    concept = rules.add("concept", _words(_CONCEPT_WORD, _CONCEPT_WORDS))
-    relation = rules.add("relation", " | ".join(literal(r) for r in relations))
-
-    def item(text: str, i: int) -> str:
-        h, r, t = parts[i]
-        return _sequence(text, {h: concept, r: relation, t: concept})
-
     # Both stand for any triple: the markers of triple 0 (first) and triple 1 (next).
     if not all(p in firsts[0] for p in parts[0]) or not all(p in nexts[1] for p in parts[1]):
         return None
-    rules.add("first", item(firsts[0], 0))
-    rules.add("next", item(nexts[1], 1))
-    lead = f"{literal(head[len(head_q) :])} " if len(head) > len(head_q) else ""
-    end = f" {literal(tail)}" if tail else ""
-    rules.add("root", f"{lead}first next{{{min_triples - 1},{max_triples - 1}}}{end}")
+    return _TripleShape(head_q, head[len(head_q) :], firsts[0], nexts[1], tail, parts)
+
+
+def _triple_rules(rules: _Rules, shape: _TripleShape, relations: Sequence[str]) -> tuple[str, str]:
+    """The rules ``first`` and ``next`` (one triple each) and the ones they use."""
+    concept = rules.add("concept", _words(_CONCEPT_WORD, _CONCEPT_WORDS))
+    relation = rules.add("relation", " | ".join(literal(r) for r in relations))
+    for name, text, (h, r, t) in (("first", shape.first, shape.parts[0]), ("next", shape.next, shape.parts[1])):
+        rules.add(name, _sequence(text, {h: concept, r: relation, t: concept}))
+    return "first", "next"
+
+
+def explagraph_grammar(
+    fmt: Format, query: ExplaGraph, relations: Sequence[str], *, min_triples: int = 3, max_triples: int = 8
+) -> str | None:
+    """A grammar for the completion of an ExplaGraphs query: ``min_triples`` to ``max_triples`` triples."""
+    shape = _triple_shape(fmt, query)
+    if shape is None:
+        return None
+    rules = _Rules()
+    first, nxt = _triple_rules(rules, shape, relations)
+    lead = f"{literal(shape.lead)} " if shape.lead else ""
+    end = f" {literal(shape.tail)}" if shape.tail else ""
+    rules.add("root", f"{lead}{first} {nxt}{{{min_triples - 1},{max_triples - 1}}}{end}")
     return rules.text()
+
+
+def explagraph_retry(
+    fmt: Format,
+    query: ExplaGraph,
+    completion: str,
+    relations: Sequence[str],
+    *,
+    min_triples: int = 3,
+    max_triples: int = 8,
+) -> Retry | None:
+    """The first triple of an :func:`explagraph_grammar` completion that closes a cycle or says
+    again what an earlier one said, as a :class:`Retry`.
+
+    The model's head concept and relation stand; its tail concept is asked again, from the
+    separator before it on, among concepts that close no cycle and repeat no head → tail
+    pair.  ``None``: no such triple, or not a completion of this grammar.
+    """
+    import networkx as nx
+
+    shape = _triple_shape(fmt, query)
+    if shape is None or not completion.startswith(shape.lead):
+        return None
+    patterns = [
+        _triple_pattern(text, marks, relations)
+        for text, marks in ((shape.first, shape.parts[0]), (shape.next, shape.parts[1]))
+    ]
+    graph = nx.DiGraph()
+    pos = len(shape.lead)
+    for j in range(max_triples):
+        m = patterns[min(j, 1)].match(completion, pos)
+        if m is None:
+            return None
+        h, r, t = m.group("h"), m.group("r"), m.group("t")
+        banned = (
+            {h} | (nx.ancestors(graph, h) if h in graph else set()) | set(graph.successors(h) if h in graph else ())
+        )
+        if t in banned:
+            text, marks = (shape.first, shape.parts[0]) if j == 0 else (shape.next, shape.parts[1])
+            at = text.index(marks[2])
+            sep = at - max((text.index(x) + len(x) for x in marks[:2] if text.index(x) < at), default=0)
+            cut = m.start("t") - sep
+            rules = _Rules()
+            _, nxt = _triple_rules(rules, shape, relations)
+            other = _concept_except(rules, sorted(banned))
+            rest = _sequence(text[at - sep :], {marks[0]: "concept", marks[1]: "relation", marks[2]: other})
+            lo, hi = max(0, min_triples - j - 1), max_triples - j - 1
+            more = f" {nxt}{{{lo},{hi}}}" if hi > 0 else ""
+            end = f" {literal(shape.tail)}" if shape.tail else ""
+            rules.add("root", f"{rest}{more}{end}")
+            why = "closes a cycle" if t == h or t in graph and h in nx.descendants(graph, t) else "is said twice"
+            return Retry(completion[:cut], rules.text(), f"({h}; {r}; {t}) {why}")
+        graph.add_edge(h, t)
+        pos = m.end()
+    return None
+
+
+def _triple_pattern(text: str, marks: Sequence[str], relations: Sequence[str]) -> re.Pattern[str]:
+    """A regular expression for one triple as ``text`` writes it: groups ``h``, ``r``, ``t``."""
+    word = _CONCEPT_WORD + "+"
+    groups = {
+        marks[0]: f"(?P<h>{word}(?: {word})*)",
+        marks[1]: "(?P<r>" + "|".join(re.escape(r) for r in sorted(relations, key=len, reverse=True)) + ")",
+        marks[2]: f"(?P<t>{word}(?: {word})*)",
+    }
+    out, rest = [], text
+    while rest:
+        hits = [(rest.find(x), x) for x in groups if x in rest]
+        if not hits:
+            out.append(re.escape(rest))
+            break
+        at, mark = min(hits)
+        out += [re.escape(rest[:at]), groups[mark]]
+        rest = rest[at + len(mark) :]
+    return re.compile("".join(out))
+
+
+def _concept_except(rules: _Rules, banned: Sequence[str]) -> str:
+    """A rule for a concept (as :func:`_words` writes one) that is none of ``banned``.
+
+    A trie of the banned concepts: at each node the text may end (unless the node is a
+    banned concept itself), go on along the trie, or leave it with any other character
+    and then be any concept's rest.
+    """
+    chars = _class_chars(_CONCEPT_WORD)
+    word = f"{_CONCEPT_WORD}{{0,{_WORD_CHARS}}}"
+    for k in range(1, _CONCEPT_WORDS + 1):  # c-rest-k: inside word k, its first character written
+        more = f' (" " {_CONCEPT_WORD}{{1,{_WORD_CHARS}}}){{0,{_CONCEPT_WORDS - k}}}' if k < _CONCEPT_WORDS else ""
+        rules.add(f"c-rest-{k}", f"{word}{more}")
+    trie: dict[str, set[str]] = {"": set()}
+    for b in banned:
+        for i in range(len(b)):
+            trie.setdefault(b[:i], set()).add(b[i])
+            trie.setdefault(b[: i + 1], set())
+    names = {p: f"not-{i}" for i, p in enumerate(sorted(trie, key=lambda p: (len(p), p)))}
+    for prefix, children in trie.items():
+        words = prefix.count(" ") + 1
+        in_word = bool(prefix) and not prefix.endswith(" ")
+        alts = [f"{literal(c)} {names[prefix + c]}" for c in sorted(children)]
+        if in_word and prefix not in banned:
+            alts.append('""')
+        others = sorted(chars - children)
+        if others:
+            alts.append(f"{_char_class(others)} c-rest-{words}")
+        if in_word and " " not in children and words < _CONCEPT_WORDS:
+            alts.append(f'" " {_CONCEPT_WORD} c-rest-{words + 1}')
+        rules.add(names[prefix], " | ".join(alts))
+    return names[""]
+
+
+def _class_chars(word_class: str) -> set[str]:
+    """The characters of a GBNF class as :data:`_STEP_WORD` and the others write them."""
+    body, out, i = word_class[1:-1], set(), 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            out |= {chr(c) for c in range(ord(body[i]), ord(body[i + 2]) + 1)}
+            i += 3
+        else:
+            out.add(body[i])
+            i += 1
+    return out
+
+
+def _class_char(code: int) -> str:
+    c = chr(code)
+    return "\\" + c if c in "]\\^-" else c
+
+
+def _char_class(chars: Sequence[str]) -> str:
+    """``chars`` as a GBNF character class (runs written as ranges)."""
+    codes = sorted(ord(c) for c in chars)
+    parts, i = [], 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        parts.append(_class_char(codes[i]) if j == i else f"{_class_char(codes[i])}-{_class_char(codes[j])}")
+        i = j + 1
+    return "[" + "".join(parts) + "]"
 
 
 def state_table_grammar(fmt: Format, query: StateTable) -> str | None:

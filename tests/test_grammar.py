@@ -135,3 +135,80 @@ def test_most_gold_answers_of_the_data_fit_the_grammar(task_name: str, fmt_name:
 def test_a_format_without_a_grammar_says_none() -> None:
     task = get_task("proscript-script")
     assert task.grammar("code", Script("make tea", 2)) is None  # two steps: too few to learn the edge list
+
+
+# --- asking again where a constrained answer closes a cycle (Retry) -------------------------
+
+
+def explagraph_with(triples: tuple[tuple[str, str, str], ...]) -> tuple[ExplaGraph, ExplaGraph]:
+    graph = replace(first_example("explagraphs"), triples=triples)
+    return graph, get_task("explagraphs").query_of(graph)
+
+
+CHAIN = (("cars", "causes", "smoke"), ("smoke", "causes", "pollution"))
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["explagraphs"].formats))
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        (("pollution", "causes", "cars"), "closes a cycle"),  # back to the start
+        (("pollution", "is a", "pollution"), "closes a cycle"),  # onto itself
+        (("smoke", "has property", "pollution"), "is said twice"),  # smoke -> pollution again
+    ],
+)
+def test_a_triple_that_closes_a_cycle_or_repeats_a_pair_is_asked_again(
+    fmt_name: str, fault: tuple[str, str, str], why: str
+) -> None:
+    task = get_task("explagraphs")
+    graph, query = explagraph_with((*CHAIN, fault, ("cars", "used for", "driving")))
+    faulty = completion("explagraphs", fmt_name, graph, query)
+    assert accepts(task.grammar(fmt_name, query), faulty)  # the grammar alone lets it through
+    retry = task.grammar_retry(fmt_name, query, faulty)
+    assert retry is not None and retry.reason == f"({'; '.join(fault)}) {why}"
+    # The head concept (and, where it comes first, the relation) stand; the tail is asked again.
+    assert faulty.startswith(retry.keep) and fault[0] in retry.keep[retry.keep.rindex(CHAIN[-1][2]) :]
+    assert not accepts(retry.grammar, faulty[len(retry.keep) :])
+    h, r, _ = fault
+    for tail in ("acid rain", "car", "cars and", "pollutions"):  # new concepts, some a banned one's start
+        fixed, _ = explagraph_with((*CHAIN, (h, r, tail)))
+        rest = completion("explagraphs", fmt_name, fixed, query)
+        assert rest.startswith(retry.keep)
+        assert accepts(retry.grammar, rest[len(retry.keep) :]), tail
+        assert task.grammar_retry(fmt_name, query, rest) is None  # clean now
+
+
+def test_a_clean_or_foreign_completion_needs_no_retry() -> None:
+    task = get_task("explagraphs")
+    graph, query = explagraph_with((*CHAIN, ("pollution", "causes", "illness")))
+    assert task.grammar_retry("code", query, completion("explagraphs", "code", graph, query)) is None
+    assert task.grammar_retry("code", query, "print('hello')\n") is None
+    assert get_task("propara").grammar_retry("code", get_task("propara").fewshot()[0].graph, "x") is None
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-edge"].formats))
+def test_an_edge_that_closes_a_cycle_is_asked_again_without_the_edges_that_would(fmt_name: str) -> None:
+    task = get_task("proscript-edge")
+    base = first_example("proscript-edge")
+    query = task.query_of(base)
+    n = len(query.steps)
+    chain = tuple((i, i + 1) for i in range(n - 1))
+    faulty_edges = canonical(replace(base, edges=(*chain, (n - 1, 0)))).edges  # the last step back to the first
+    faulty = completion("proscript-edge", fmt_name, replace(base, edges=faulty_edges), query)
+    assert accepts(task.grammar(fmt_name, query), faulty)
+    retry = task.grammar_retry(fmt_name, query, faulty)
+    assert retry is not None and "closes a cycle" in retry.reason
+    assert faulty.startswith(retry.keep)
+    assert not accepts(retry.grammar, faulty[len(retry.keep) :])
+    # Written by target, the edge back to step0 comes first and the chain's last edge closes
+    # the cycle; going on without it is accepted, and clean.
+    assert retry.reason == f"step{n - 2} -> step{n - 1} closes a cycle"
+    kept = replace(base, edges=tuple(e for e in faulty_edges if e != (n - 2, n - 1)))
+    rest = completion("proscript-edge", fmt_name, kept, query)
+    assert rest.startswith(retry.keep) and accepts(retry.grammar, rest[len(retry.keep) :])
+    assert task.grammar_retry(fmt_name, query, rest) is None
+    # Script generation writes forward edges only: nothing to ask again.
+    script = get_task("proscript-script")
+    sgraph = first_example("proscript-script")
+    squery = script.query_of(sgraph)
+    assert script.grammar_retry(fmt_name, squery, completion("proscript-script", fmt_name, sgraph, squery)) is None

@@ -23,7 +23,9 @@ Constrained output (``constrain=True``): the task plug-in derives a grammar for 
 (:mod:`cocogen.grammar`) and the request carries it in the field the server's kind reads
 (:mod:`cocogen.backends.server_kind`; ``server_kind="auto"`` asks the server once).  A
 server that cannot take it, or rejects it, answers unconstrained, and the answer's
-``raw["warning"]`` says so in one sentence.
+``raw["warning"]`` says so in one sentence.  In completion mode, an answer that closes a
+cycle (which no grammar can forbid) is asked again from just before the faulty choice
+(``raw["retried"]`` says why), so that it parses clean.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ if TYPE_CHECKING:
     from cocogen.streaming import LiveText
 
 __all__ = ["OpenAIBackend", "extract_code", "strip_repeated_prefix", "CHAT_INSTRUCTIONS"]
+
+# A constrained answer is asked again at most this many times where it closes a cycle
+# (ExplaGraphs has at most 8 triples; an edge list rarely needs more).
+_MAX_GRAMMAR_RETRIES = 8
 
 CHAT_INSTRUCTIONS = (
     "You are a code completion engine. The user message is the beginning of a Python file: "
@@ -322,15 +328,49 @@ class OpenAIBackend:
             warned = warned or warned_more
             gens += got
         warning = warned or warning
+        if extra and self._resolved != "chat" and not any(k in self._refused for k in extra):
+            gens = [self._ask_again_where_faulty(prompt, g, kwargs, context) for g in gens]
         if warning:
             gens = [dataclasses.replace(g, raw={**(g.raw or {}), "warning": warning}) for g in gens]
         return gens[: p.n]
 
-    def _complete_once(self, prompt: str, kwargs: dict[str, Any], context: RequestContext | None) -> list[Generation]:
+    def _ask_again_where_faulty(
+        self, prompt: str, gen: Generation, kwargs: dict[str, Any], context: RequestContext | None
+    ) -> Generation:
+        """Ask again from where a constrained answer first breaks a rule its grammar cannot state.
+
+        A grammar cannot forbid a concept or an edge that closes a cycle; the task finds the
+        first one (:meth:`~cocogen.tasks.base.Task.grammar_retry`) and the server goes on
+        from just before it, with a grammar that leaves that choice out: the model's next
+        choice there, as the local decoder's refusals give.  Completion mode only (a chat
+        reply cannot be continued).  The reasons go to ``raw["retried"]``.
+        """
+        from cocogen.tasks import get_task
+
+        if context is None or context.task is None or context.query is None:
+            return gen
+        task = get_task(context.task)
+        fmt_name = context.format or next(iter(task.formats))
+        reasons: list[str] = []
+        while len(reasons) < _MAX_GRAMMAR_RETRIES and gen.finish_reason != "length":
+            retry = task.grammar_retry(fmt_name, context.query, gen.text)
+            body = constraint_body(self._kind(), retry.grammar) if retry is not None else None
+            if retry is None or body is None:
+                break
+            [more], _ = self._complete_refusing(prompt + retry.keep, {**kwargs, "n": 1}, body, context, retry.keep)
+            gen = _continued(gen, retry.keep, more)
+            reasons.append(retry.reason)
+        if reasons:
+            gen = dataclasses.replace(gen, raw={**(gen.raw or {}), "retried": reasons})
+        return gen
+
+    def _complete_once(
+        self, prompt: str, kwargs: dict[str, Any], context: RequestContext | None, shown_prefix: str = ""
+    ) -> list[Generation]:
         if self._resolved == "chat":
             return self._chat(prompt, kwargs, context)
         try:
-            return self._completion(prompt, kwargs)
+            return self._completion(prompt, kwargs, shown_prefix)
         except BackendError as e:
             if self._configured_mode == "auto" and self._resolved is None and _says_unsupported(e):
                 with self._mode_lock:
@@ -339,12 +379,18 @@ class OpenAIBackend:
             raise
 
     def _complete_refusing(
-        self, prompt: str, kwargs: dict[str, Any], extra: dict[str, Any], context: RequestContext | None
+        self,
+        prompt: str,
+        kwargs: dict[str, Any],
+        extra: dict[str, Any],
+        context: RequestContext | None,
+        shown_prefix: str = "",
     ) -> tuple[list[Generation], str | None]:
         """One request with the optional fields (grammar, logprobs) this server has not refused.
 
         A 4xx that names one of them drops it for this backend's life and asks again;
-        the second element is then the one-sentence warning.
+        the second element is then the one-sentence warning.  ``shown_prefix``: the part of
+        the answer written before this request, shown before it while streaming.
         """
         warning = None
         while True:
@@ -353,7 +399,7 @@ class OpenAIBackend:
                 fields["logprobs"] = True
             try:
                 return self._complete_once(
-                    prompt, {**kwargs, "extra_body": fields} if fields else kwargs, context
+                    prompt, {**kwargs, "extra_body": fields} if fields else kwargs, context, shown_prefix
                 ), warning
             except BackendError as e:
                 blamed = _blamed_field(e, fields)
@@ -437,11 +483,12 @@ class OpenAIBackend:
                 attempt += 1
                 time.sleep(min(0.25 * 2**attempt, 4.0))
 
-    def _completion(self, prompt: str, kwargs: dict[str, Any]) -> list[Generation]:
+    def _completion(self, prompt: str, kwargs: dict[str, Any], shown_prefix: str = "") -> list[Generation]:
         extra = kwargs.get("extra_body") or {}
         if extra.get("logprobs") is True:  # the completions endpoint counts alternatives: 1 is enough
             kwargs = {**kwargs, "extra_body": {**extra, "logprobs": 1}}
-        resp, seconds = self._call(self._client.completions.create, prompt=prompt, **kwargs)
+        shown = (lambda text: shown_prefix + text) if shown_prefix else None
+        resp, seconds = self._call(self._client.completions.create, shown=shown, prompt=prompt, **kwargs)
         if self._configured_mode == "auto" and self._resolved is None:
             with self._mode_lock:
                 self._resolved = self._resolved or "completion"
@@ -502,6 +549,32 @@ class OpenAIBackend:
                 )
             )
         return gens
+
+
+def _continued(gen: Generation, keep: str, more: Generation) -> Generation:
+    """``gen`` cut to its first ``len(keep)`` characters and continued by ``more`` (one answer)."""
+    logprobs = None
+    if gen.token_logprobs is not None and more.token_logprobs is not None:
+        kept: list[tuple[str, float]] = []
+        at = 0
+        for text, logprob in gen.token_logprobs:
+            if at >= len(keep):
+                break
+            kept.append((text[: len(keep) - at], logprob))  # a token the cut splits keeps its start
+            at += len(text)
+        logprobs = (*kept, *more.token_logprobs)
+
+    def total(a: float | int | None, b: float | int | None) -> Any:
+        return a + b if a is not None and b is not None else None
+
+    return dataclasses.replace(
+        gen,
+        text=keep + more.text,
+        finish_reason=more.finish_reason,
+        completion_tokens=total(gen.completion_tokens, more.completion_tokens),
+        seconds=total(gen.seconds, more.seconds),
+        token_logprobs=logprobs,
+    )
 
 
 def _read_stream(

@@ -19,6 +19,7 @@ from cocogen.errors import ConfigError, DataError, InputError
 from cocogen.types import Example, Graph, ParseResult
 
 if TYPE_CHECKING:
+    from cocogen.grammar import Retry
     from cocogen.metrics.base import MetricOptions, TaskMetric
 
 __all__ = [
@@ -141,7 +142,9 @@ def _check_value(field: InputField, value: Any) -> Any:
     what = field.what
     are = "are" if field.kind == "list[str]" else "is"
     if value is None:
-        raise InputError(f"The {what} {are} missing.", hint=f"Give {'them' if are == 'are' else 'it'} as {field.name!r}.")
+        raise InputError(
+            f"The {what} {are} missing.", hint=f"Give {'them' if are == 'are' else 'it'} as {field.name!r}."
+        )
     if field.kind == "str":
         return _text(value, what, field)
     if field.kind == "choice":
@@ -301,6 +304,14 @@ class Task(Protocol):
         """
         ...
 
+    def grammar_retry(self, format_name: str, query: Graph, completion: str) -> Retry | None:
+        """Where a completion under :meth:`grammar` first breaks a rule no grammar states (a cycle).
+
+        A :class:`cocogen.grammar.Retry` (the part that stands, a grammar for the rest), or
+        ``None`` when there is nothing to ask again.
+        """
+        ...
+
     def element_keys(self, graph: Graph) -> list[str]:
         """The elements of an answer the model wrote (steps, edges, triples, cells), by stable key.
 
@@ -352,6 +363,9 @@ class TaskBase:
         raise Unsupported(f"no constrained decoding for task {self.name!r}")
 
     def grammar(self, format_name: str, query: Graph) -> str | None:
+        return None
+
+    def grammar_retry(self, format_name: str, query: Graph, completion: str) -> Retry | None:
         return None
 
     def element_keys(self, graph: Graph) -> list[str]:

@@ -74,6 +74,7 @@ from cocogen.tasks.base import CODE_SEPARATOR, Format, InputField, Reference, Ta
 from cocogen.types import Example, ExplaGraph, Graph, ParseResult, Problem, ProblemKind
 
 if TYPE_CHECKING:
+    from cocogen.grammar import Retry
     from cocogen.metrics.base import MetricOptions, TaskMetric
 
 __all__ = [
@@ -1071,6 +1072,7 @@ _SPLIT_FILES: dict[str, tuple[str, ...]] = {
     "cocogen-dev": ("cocogen", "data", "explagraphs", "dev.jsonl"),
 }
 
+
 def _fewshot_graph(d: Any, path: Path, line: int) -> ExplaGraph:
     try:
         g = ExplaGraph.from_dict(d)
@@ -1226,6 +1228,12 @@ class ExplaGraphsTask(TaskBase):
 
         return explagraph_grammar(get_format(self, format_name), _check_graph(query), RELATIONS)
 
+    def grammar_retry(self, format_name: str, query: Graph, completion: str) -> Retry | None:
+        from cocogen.grammar import explagraph_retry
+        from cocogen.tasks.base import get_format
+
+        return explagraph_retry(get_format(self, format_name), _check_graph(query), completion, RELATIONS)
+
     def element_keys(self, graph: Graph) -> list[str]:
         """``head; relation; tail`` for each triple."""
         return [_triple_key(t) for t in _check_graph(graph).triples]
@@ -1241,7 +1249,8 @@ class ExplaGraphsTask(TaskBase):
 
         have = {(norm_text(h), r, norm_text(t)) for h, r, t in _check_graph(reference).triples}
         return {
-            _triple_key((h, r, t)): (norm_text(h), r, norm_text(t)) in have for h, r, t in _check_graph(prediction).triples
+            _triple_key((h, r, t)): (norm_text(h), r, norm_text(t)) in have
+            for h, r, t in _check_graph(prediction).triples
         }
 
     def merge(self, query: Graph, graphs: Sequence[Graph]) -> tuple[Graph, dict[str, float]]:

@@ -112,6 +112,7 @@ from cocogen.tasks.base import (
 from cocogen.types import Example, Graph, ParseResult, Problem, ProblemKind, Script
 
 if TYPE_CHECKING:
+    from cocogen.grammar import Retry
     from cocogen.metrics.base import MetricOptions, TaskMetric
 
 __all__ = [
@@ -1412,6 +1413,12 @@ class _ProscriptTask(TaskBase):
         from cocogen.tasks.base import get_format
 
         return script_grammar(get_format(self, format_name), self.query_of(_as_script(query, "the query")))
+
+    def grammar_retry(self, format_name: str, query: Graph, completion: str) -> Retry | None:
+        from cocogen.grammar import script_retry
+        from cocogen.tasks.base import get_format
+
+        return script_retry(get_format(self, format_name), self.query_of(_as_script(query, "the query")), completion)
 
     def element_keys(self, graph: Graph) -> list[str]:
         """``step3`` for each step the model wrote (script generation only), ``step0 -> step3`` for each edge."""

@@ -11,6 +11,7 @@ from typing import Any
 from cocogen.backends.base import GenerationParams, RequestContext
 from cocogen.backends.openai_compat import OpenAIBackend
 from cocogen.backends.server_kind import detect_server_kind
+from cocogen.grammar import GRAMMAR_VERSION
 from cocogen.tasks import get_task
 
 QUERY = {"goal": "make a cup of tea", "num_steps": 3}
@@ -57,7 +58,7 @@ def test_the_constraint_is_part_of_the_signature() -> None:
     free = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1")
     constrained = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", constrain=True, server_kind="vllm")
     assert "constrain" not in free.signature()
-    assert constrained.signature().endswith("|constrain=gbnf1|kind=vllm")
+    assert constrained.signature().endswith(f"|constrain=gbnf{GRAMMAR_VERSION}|kind=vllm")
 
 
 def test_the_cli_sends_the_grammar_to_a_server_of_the_kind_given(api_env: Any, capsys: Any) -> None:
@@ -78,3 +79,50 @@ def test_the_cli_sends_the_grammar_to_a_server_of_the_kind_given(api_env: Any, c
     assert main([*argv[:-3], "--no-constrain"]) == 0
     assert "grammar" not in (api_env.completion_requests()[-1].body or {})
     capsys.readouterr()
+
+
+def test_an_answer_that_closes_a_cycle_is_asked_again_from_before_the_faulty_concept(api_env: Any) -> None:
+    """The server follows the grammar but closes a cycle (no grammar can forbid one): the backend
+    asks it to go on from before the faulty concept, with a grammar that leaves that concept out."""
+    from dataclasses import replace
+
+    from tests.gbnf import accepts
+
+    task = get_task("explagraphs")
+    fmt = task.formats["code"]
+    query = task.from_input({"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"})
+    head = fmt.render_query(query)
+    chain = (("cars", "causes", "smoke"), ("smoke", "causes", "pollution"))
+
+    def written(*triples: tuple[str, str, str]) -> str:
+        return fmt.render(replace(query, triples=(*chain, *triples)))[len(head) :]
+
+    cyclic, fixed = written(("pollution", "causes", "cars")), written(("pollution", "causes", "acid rain"))
+    prompt = "<few-shot examples>\n" + head
+    keep = task.grammar_retry("code", query, cyclic).keep
+    api_env.responder = lambda p: fixed[len(keep) :] if p == prompt + keep else cyclic
+    b = OpenAIBackend("fake-model", constrain=True, server_kind="llamacpp")
+    context = RequestContext(task=task.name, format="code", query=query)
+    [gen] = b.complete(prompt, GenerationParams(max_tokens=200), context)
+    assert gen.text == fixed
+    assert (gen.raw or {})["retried"] == ["(pollution; causes; cars) closes a cycle"]
+    first, again = api_env.completion_requests()
+    assert again.body["prompt"] == prompt + keep
+    assert accepts(again.body["grammar"], fixed[len(keep) :])
+    assert not accepts(again.body["grammar"], cyclic[len(keep) :])
+    assert fmt.parse(gen.text, query).clean
+
+
+def test_an_unconstrained_answer_is_not_asked_again(api_env: Any) -> None:
+    from dataclasses import replace
+
+    task = get_task("explagraphs")
+    fmt = task.formats["code"]
+    query = task.from_input({"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"})
+
+    triples = (("cars", "causes", "smoke"), ("smoke", "causes", "cars"), ("cars", "is a", "vehicle"))
+    cyclic = fmt.render(replace(query, triples=triples))[len(fmt.render_query(query)) :]
+    api_env.responder = lambda p: cyclic
+    context = RequestContext(task=task.name, format="code", query=query)
+    OpenAIBackend("fake-model", server_kind="llamacpp").complete("x", GenerationParams(max_tokens=50), context)
+    assert len(api_env.completion_requests()) == 1
