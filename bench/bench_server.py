@@ -11,9 +11,22 @@ Task by task, each row is answered free and constrained in turn (they share the 
 prefix the server keeps cached), so a run cut short has as many rows in both modes; run
 files go to ``artifacts/server/`` and re-running resumes them.
 
+Two servers: llama-cpp-python's (``--server llama-cpp-python``, the one the tests start)
+applies a grammar to the whole 262k-token vocabulary at every token, about 5× slower per
+token than free decoding; llama.cpp's own ``llama-server`` (``--server llama-server``, built
+from the llama.cpp source llama-cpp-python's sdist vendors) checks the token it sampled first
+and applies the grammar only when that token breaks it, so constrained decoding costs about
+what free decoding does.  Build it with::
+
+    pip download llama-cpp-python --no-binary :all: --no-deps -d /tmp/sdist
+    tar xzf /tmp/sdist/llama_cpp_python-*.tar.gz -C /tmp/sdist
+    cmake -S /tmp/sdist/llama_cpp_python-*/vendor/llama.cpp -B /tmp/llama-build -DLLAMA_CURL=OFF
+    cmake --build /tmp/llama-build --target llama-server -j2     # about 10 minutes on 2 cores
+
 Usage::
 
     python bench/bench_server.py                       # starts its own server (1 thread), 30 rows
+    python bench/bench_server.py --server llama-server --server-bin /tmp/llama-build/bin/llama-server
     python bench/bench_server.py --rows 10 --formats code,text
     python bench/bench_server.py --base-url http://127.0.0.1:8000/v1   # a server already running
     python bench/bench_server.py --score-only --markdown
@@ -40,16 +53,29 @@ from bench_quality import SPLITS, markdown_table, print_table, score_cell  # noq
 MODES = ("free", "constrained")
 
 
-def start_server(port: int, threads: int, n_ctx: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """llama-cpp-python's server with the bundled model; waits until it lists its model.
+SERVERS = ("llama-cpp-python", "llama-server")
+
+
+def server_command(server: str, binary: str | None, port: int, threads: int, n_ctx: int) -> list[str]:
+    """The command that serves the bundled model on ``127.0.0.1:port``."""
+    from cocogen.backends.llamacpp import default_model_path
+
+    model = str(default_model_path())
+    if server == "llama-server":
+        if not binary or not Path(binary).is_file():
+            raise SystemExit("--server llama-server needs --server-bin, the path of a built llama-server.")
+        cmd = [binary, "--model", model, "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
+        return cmd + ["--threads-batch", str(threads), "--ctx-size", str(n_ctx), "--parallel", "1", "--no-webui"]
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads)]
+    return cmd + ["--n_threads_batch", str(threads), "--n_ctx", str(n_ctx), "--verbose", "False"]
+
+
+def start_server(cmd: list[str], port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``cmd`` and wait until the server lists its model.
 
     The port is fixed: the URL is part of the backend's signature, which a resumed run file must match.
     """
-    from cocogen.backends.llamacpp import default_model_path
-
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path())]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads)]
-    cmd += ["--n_threads_batch", str(threads), "--n_ctx", str(n_ctx), "--verbose", "False"]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 600
@@ -113,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-url", help="a llama.cpp server already running (else one is started)")
     ap.add_argument("--port", type=int, default=8939, help="port of the server this script starts")
     ap.add_argument("--threads", type=int, default=1, help="threads of the server this script starts")
-    ap.add_argument("--out-dir", default=str(REPO / "artifacts" / "server"))
+    ap.add_argument("--server", choices=SERVERS, default=SERVERS[0], help="which server this script starts")
+    ap.add_argument("--server-bin", help="path of llama.cpp's llama-server (with --server llama-server)")
+    ap.add_argument("--out-dir", help="default: artifacts/server/<server>")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--score-only", action="store_true")
     args = ap.parse_args(argv)
@@ -124,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [get_task(t) for t in args.tasks.split(",") if t]
     formats = [f for f in args.formats.split(",") if f]
     modes = [m for m in args.modes.split(",") if m]
-    out_dir = Path(args.out_dir) / f"k{args.k}-fixed"
+    out_dir = Path(args.out_dir or REPO / "artifacts" / "server" / args.server) / f"k{args.k}-fixed"
     out_dir.mkdir(parents=True, exist_ok=True)
     cells = [(t, f, m) for t in tasks for f in formats if f in t.formats for m in modes]
     t0 = time.perf_counter()
@@ -133,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.score_only:
             url = args.base_url
             if url is None:
-                proc, url = start_server(args.port, args.threads, 6144, out_dir / "server.log")
+                cmd = server_command(args.server, args.server_bin, args.port, args.threads, 6144)
+                proc, url = start_server(cmd, args.port, out_dir / "server.log")
             # Task by task, free and constrained answers of a row one after the other: they share
             # the few-shot prefix, which the server keeps in its KV cache (evaluating it again,
             # 2,000 tokens, takes minutes on a busy CPU).
