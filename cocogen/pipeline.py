@@ -153,12 +153,16 @@ def complete_cached(
 
     With ``live``, the answer is written into it as it is decoded (a cache hit at once), and
     a Stop ends it early; a stopped answer is not cached (see :mod:`cocogen.streaming`).
+    The answer is cached under the backend's signature as it is after the call, which differs
+    when the backend gave up the grammar during it (the server refused or ignored it): an
+    unconstrained answer must not come back for a constrained request.
     """
     effective = params if params.stop is not None else params.replace(stop=tuple(stop))
-    key = None
+    key = signature = None
     # Backends that are already a recording (replay) say so; caching them only copies the file.
     if cache is not None and cache.enabled and getattr(backend, "cacheable", True):
-        key = cache_key(backend.signature(), prompt, effective.to_dict())
+        signature = backend.signature()
+        key = cache_key(signature, prompt, effective.to_dict())
         hit = cache.get(key)
         if hit is not None:
             if live is not None:
@@ -171,7 +175,10 @@ def complete_cached(
     if not gens:
         raise BackendError(f"The {backend.name} backend returned no completion.", retryable=True)
     if cache is not None and key is not None and all(g.finish_reason != STOPPED for g in gens):
-        cache.put(key, gens, backend.signature())
+        after = backend.signature()
+        if after != signature:
+            key = cache_key(after, prompt, effective.to_dict())
+        cache.put(key, gens, after)
     return gens
 
 

@@ -1,6 +1,6 @@
 """Server grammars (cocogen/grammar.py): what each task × format grammar accepts and refuses.
 
-Checked with the recognizer in tests/gbnf.py, no model: the gold completion of an
+Checked with the recognizer in cocogen/gbnf.py, no model: the gold completion of an
 example is accepted, and each structural mistake the grammar is meant to prevent is
 refused.  The real server enforcing them is tested in tests/backends/test_llama_server.py.
 """
@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import pytest
 
+from cocogen.gbnf import accepts
 from cocogen.tasks import REGISTRY, get_task
 from cocogen.types import ExplaGraph, Graph, Script, StateTable
-from tests.gbnf import accepts
 
 CELLS = [(t, f) for t in REGISTRY for f in REGISTRY[t].formats]
 SPLITS = {"proscript-script": "dev", "proscript-edge": "dev", "explagraphs": "cocogen-dev", "propara": "test"}
@@ -98,7 +98,12 @@ def test_explagraph_grammar_wants_3_to_8_triples_of_known_relations(fmt_name: st
     chain = tuple((f"c{i}", "causes", f"c{i + 1}") for i in range(9))
     assert accepts(grammar, completion("explagraphs", fmt_name, replace(graph, triples=chain[:3]), query))
     assert accepts(grammar, completion("explagraphs", fmt_name, replace(graph, triples=chain[:8]), query))
-    for wrong in (chain[:2], chain[:9], (("a", "likes", "b"), *chain[:3]), (("one two three four", "causes", "c"), *chain[:3])):
+    for wrong in (
+        chain[:2],
+        chain[:9],
+        (("a", "likes", "b"), *chain[:3]),
+        (("one two three four", "causes", "c"), *chain[:3]),
+    ):
         assert not accepts(grammar, completion("explagraphs", fmt_name, replace(graph, triples=wrong), query))
 
 

@@ -23,9 +23,14 @@ Constrained output (``constrain=True``): the task plug-in derives a grammar for 
 (:mod:`cocogen.grammar`) and the request carries it in the field the server's kind reads
 (:mod:`cocogen.backends.server_kind`; ``server_kind="auto"`` asks the server once).  A
 server that cannot take it, or rejects it, answers unconstrained, and the answer's
-``raw["warning"]`` says so in one sentence.  In completion mode, an answer that closes a
-cycle (which no grammar can forbid) is asked again from just before the faulty choice
-(``raw["retried"]`` says why), so that it parses clean.
+``raw["warning"]`` says so in one sentence.  So does a server that takes the grammar
+but silently ignores it: a completion answer that the grammar does not accept
+(:mod:`cocogen.gbnf`) gives it away.  A refused or ignored grammar is not sent again by
+the same backend, and its :meth:`~OpenAIBackend.signature` then stops saying
+``constrain``, so that the unconstrained answers are cached as what they are.  In
+completion mode, an answer that closes a cycle (which no grammar can forbid) is asked
+again from just before the faulty choice (``raw["retried"]`` says why), so that it
+parses clean.
 """
 
 from __future__ import annotations
@@ -44,8 +49,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from cocogen.backends.base import GenerationParams, RequestContext, translate_errors
-from cocogen.backends.server_kind import SERVER_KINDS, constraint_body, detect_server_kind, mentions_constraint
+from cocogen.backends.server_kind import (
+    SERVER_KINDS,
+    constraint_body,
+    detect_server_kind,
+    grammar_of,
+    mentions_constraint,
+)
 from cocogen.errors import BackendError, ConfigError
+from cocogen.gbnf import accepts
 from cocogen.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from cocogen.types import Generation
 
@@ -73,6 +85,10 @@ NO_KEY = "no-key-required"
 _FALLBACK_HINTS = re.compile(r"not supported|chat model|chat/completions|does not support|unsupported|not found", re.I)
 _FENCE_OPEN = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$", re.M)
 _FENCE_CLOSE = re.compile(r"^[ \t]*```[ \t]*$", re.M)
+
+# Why a constraint field is in ``OpenAIBackend._refused`` when no 4xx refused it: the server
+# took it and answered as if it had not been sent.
+_IGNORED = "ignored: the answer did not follow the grammar"
 
 Mode = Literal["auto", "completion", "chat"]
 log = logging.getLogger(__name__)
@@ -273,6 +289,9 @@ class OpenAIBackend:
     def signature(self) -> str:
         """Backend, server, model and mode; never the key.
 
+        ``constrain`` is part of it only while the grammar is still sent: once the server
+        refused or ignored it, this backend's answers are unconstrained ones.
+
         Examples
         --------
         >>> OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", api_key="sk-secret-123456789").signature()
@@ -283,7 +302,7 @@ class OpenAIBackend:
             import hashlib
 
             sig += f"|instructions={hashlib.sha256(self.chat_instructions.encode()).hexdigest()[:12]}"
-        if self.constrain:
+        if self.constrain and not any(k != "logprobs" for k in self._refused):
             from cocogen.grammar import GRAMMAR_VERSION
 
             sig += f"|constrain=gbnf{GRAMMAR_VERSION}|kind={self.server_kind}"
@@ -327,7 +346,7 @@ class OpenAIBackend:
             got, warned_more = self._complete_refusing(prompt, more, extra, context)
             warned = warned or warned_more
             gens += got
-        warning = warned or warning
+        warning = warned or warning or self._ignored_warning(gens, extra, p)
         if extra and self._resolved != "chat" and not any(k in self._refused for k in extra):
             gens = [self._ask_again_where_faulty(prompt, g, kwargs, context) for g in gens]
         if warning:
@@ -412,6 +431,35 @@ class OpenAIBackend:
                     )
                     log.warning("%s", warning)
 
+    def _ignored_warning(self, gens: list[Generation], extra: dict[str, Any], p: GenerationParams) -> str | None:
+        """The one-sentence warning when the server was sent the grammar and answered without it; else ``None``.
+
+        Servers that do not know a field may drop it without a word (an older vLLM, or a
+        server of another kind than configured).  Only completion answers are checked: a
+        chat answer is the code read out of a reply that servers may reshape (strip it,
+        split off reasoning), so a mismatch there would prove nothing.
+        """
+        grammar = grammar_of(extra)
+        if grammar is None or any(k in self._refused for k in extra):
+            return None  # not sent, or refused with a 4xx (which warned already)
+        for g in gens:
+            if (g.raw or {}).get("endpoint") != "completions":
+                continue
+            # Only an answer that ended by itself with no stop sequence to cut it must be whole;
+            # one cut by max_tokens, a stop sequence or the user can only be a start.
+            whole = g.finish_reason == "stop" and not p.stop
+            if not accepts(grammar, g.text, prefix=not whole):
+                break
+        else:
+            return None
+        with self._mode_lock:
+            first = not any(k in self._refused for k in extra)
+            self._refused.update(dict.fromkeys(extra, _IGNORED))
+        warning = f"{self.provider} ignored the output constraint, so this answer is unconstrained."
+        if first:  # concurrent requests may all notice it: say it once
+            log.warning("%s", warning)
+        return warning
+
     def _constraint(self, context: RequestContext | None) -> tuple[dict[str, Any] | None, str | None]:
         """The request fields that constrain this request, or why there are none (one sentence)."""
         if context is None or context.task is None or context.query is None:
@@ -431,8 +479,10 @@ class OpenAIBackend:
         body = constraint_body(kind, grammar)
         if body is None:
             return None, f"Output was not constrained: {self.provider} ({kind}) takes no grammar."
-        if any(k in self._refused for k in body):
-            return None, f"Output was not constrained: {self.provider} refused the grammar before."
+        why = [self._refused[k] for k in body if k in self._refused]
+        if why:
+            how = "ignored" if _IGNORED in why else "refused"
+            return None, f"Output was not constrained: {self.provider} {how} the grammar before."
         return body, None
 
     def _kind(self) -> str:

@@ -25,7 +25,7 @@ import urllib.request
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["SERVER_KINDS", "ServerKind", "constraint_body", "detect_server_kind", "mentions_constraint"]
+__all__ = ["SERVER_KINDS", "ServerKind", "constraint_body", "detect_server_kind", "grammar_of", "mentions_constraint"]
 
 ServerKind = Literal["auto", "llamacpp", "vllm", "ollama", "openai", "unknown"]
 SERVER_KINDS: tuple[str, ...] = ("auto", "llamacpp", "vllm", "ollama", "openai")
@@ -53,6 +53,21 @@ def constraint_body(kind: str, grammar: str) -> dict[str, Any] | None:
     if kind == "vllm":
         return {"structured_outputs": {"grammar": grammar}}
     return None
+
+
+def grammar_of(body: dict[str, Any]) -> str | None:
+    """The grammar in request fields made by :func:`constraint_body` (``None``: there is none).
+
+    Examples
+    --------
+    >>> grammar_of(constraint_body("vllm", 'root ::= "a"'))
+    'root ::= "a"'
+    >>> grammar_of({}) is None
+    True
+    """
+    outputs = body.get("structured_outputs")
+    grammar = outputs.get("grammar") if isinstance(outputs, dict) else body.get("grammar")
+    return grammar if isinstance(grammar, str) else None
 
 
 def mentions_constraint(message: str) -> bool:

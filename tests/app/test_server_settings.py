@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cocogen.app.state import BackendChoice
+from cocogen.grammar import GRAMMAR_VERSION
 from tests.app.support import finished, start
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -12,7 +13,7 @@ def test_server_settings_reach_the_built_backend() -> None:
         "openai", model="m", base_url="http://127.0.0.1:9/v1", server_kind="llamacpp", server_constrain=True, timeout=7
     )
     backend = choice.build()
-    assert backend.signature().endswith("|constrain=gbnf1|kind=llamacpp")
+    assert backend.signature().endswith(f"|constrain=gbnf{GRAMMAR_VERSION}|kind=llamacpp")
     assert backend._client.timeout == 7
     assert choice.describe().endswith(", constrained output")
     assert choice.cache_id() != BackendChoice("openai", model="m", base_url="http://127.0.0.1:9/v1").cache_id()
