@@ -157,7 +157,9 @@ def _chain_run(task: Any, fmt: Any, rows: Sequence[Any], out: Path) -> None:
     run_batch(task, fmt, ChainBackend(), rows, out, params=GenerationParams(), progress=False, concurrency=1)
 
 
-def run_cell(task: Any, fmt: Any, mode: str, rows: Sequence[Any], out: Path, args: argparse.Namespace) -> None:
+def run_cell(
+    task: Any, fmt: Any, mode: str, rows: Sequence[Any], out: Path, args: argparse.Namespace, k: int
+) -> None:
     from cocogen.backends.base import GenerationParams
     from cocogen.backends.llamacpp import LlamaCppBackend
     from cocogen.prompts import PromptSpec
@@ -185,7 +187,7 @@ def run_cell(task: Any, fmt: Any, mode: str, rows: Sequence[Any], out: Path, arg
         rows,
         out,
         params=params,
-        spec=PromptSpec(k=args.k, selection=args.select),
+        spec=PromptSpec(k=k, selection=args.select),
         concurrency=1,
         split=CODEX_SPLITS.get(task.name, SPLITS[task.name]) if mode == "codex" else SPLITS[task.name],
         progress=not args.no_progress,
@@ -229,7 +231,7 @@ def print_table(cells: Iterable[dict[str, Any]]) -> None:
             print(json.dumps(c))
         return
     table = Table(title="Local model answer quality (greedy)")
-    for col in ("task", "format", "mode", "main metric", "clean %", "copy %", "repeat %", "degen. %", "median s"):
+    for col in ("task", "format", "mode", "k", "main metric", "clean %", "copy %", "repeat %", "degen. %", "median s"):
         table.add_column(col, justify="left" if col in ("task", "format", "mode", "main metric") else "right")
     for c in cells:
         main = " · ".join(
@@ -240,6 +242,7 @@ def print_table(cells: Iterable[dict[str, Any]]) -> None:
             c["task"],
             c["format"],
             c["mode"],
+            str(c.get("k", "")),
             main,
             _fmt(c["clean"], 1, 0),
             _fmt(c.get("copy")),
@@ -253,8 +256,8 @@ def print_table(cells: Iterable[dict[str, Any]]) -> None:
 def markdown_table(cells: Iterable[dict[str, Any]]) -> str:
     """The table as Markdown (for docs/benchmarks.md)."""
     lines = [
-        "| task | format | mode | n | main metric | clean % | copy % | repeat % | degen. % | median s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | format | mode | k | n | main metric | clean % | copy % | repeat % | degen. % | median s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         main = " · ".join(
@@ -262,7 +265,8 @@ def markdown_table(cells: Iterable[dict[str, Any]]) -> str:
             for key, label, scale in MAIN[c["task"]]
         )
         lines.append(
-            f"| {c['task']} | {c['format']} | {c['mode']} | {c['n']} | {main} | {_fmt(c['clean'], 1, 0)} | "
+            f"| {c['task']} | {c['format']} | {c['mode']} | {c.get('k', '')} | {c['n']} | {main} | "
+            f"{_fmt(c['clean'], 1, 0)} | "
             f"{_fmt(c.get('copy'))} | {_fmt(c.get('repeat'))} | {_fmt(c.get('degenerate'))} | "
             f"{_fmt(c['latency_s'], 1, 2)} |"
         )
@@ -276,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", default=",".join(SPLITS), help="comma-separated tasks")
     ap.add_argument("--formats", default="", help="comma-separated formats (default: all of each task)")
     ap.add_argument("--modes", default=",".join(MODES), help="free, constrained (and chain for proscript-edge)")
-    ap.add_argument("--k", type=int, default=8, help="few-shot examples")
+    ap.add_argument("--k", type=int, help="few-shot examples (default: each task's own, as the app)")
     ap.add_argument("--select", default="fixed", help="few-shot selection: fixed, random or knn")
     ap.add_argument("--max-tokens", type=int, default=400)
     ap.add_argument("--out-dir", default=str(REPO / "artifacts" / "quality"))
@@ -293,12 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [get_task(t) for t in args.tasks.split(",") if t]
     modes = [m for m in args.modes.split(",") if m]
     wanted_formats = [f for f in args.formats.split(",") if f]
-    out_dir = Path(args.out_dir) / f"k{args.k}-{args.select}-n{n_rows}"
-    out_dir.mkdir(parents=True, exist_ok=True)
     cells: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     try:
         for task in tasks:
+            k = task.default_k if args.k is None else args.k
+            out_dir = Path(args.out_dir) / f"k{k}-{args.select}-n{n_rows}"
+            out_dir.mkdir(parents=True, exist_ok=True)
             rows = task.load(SPLITS[task.name])[:n_rows]
             for fmt_name, fmt in task.formats.items():
                 if wanted_formats and fmt_name not in wanted_formats:
@@ -314,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
                         if not out.exists():
                             continue
                     else:
-                        run_cell(task, fmt, mode, rows, out, args)
+                        run_cell(task, fmt, mode, rows, out, args, k)
                     cell = score_cell(task, fmt_name, out)
                     cell["mode"] = mode
+                    cell["k"] = k
                     cells.append(cell)
     except CocogenError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -329,12 +335,12 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "rows": n_rows,
-        "k": args.k,
+        "k": "each task's own" if args.k is None else args.k,
         "select": args.select,
         "seconds": round(time.perf_counter() - t0, 1),
         "cells": cells,
     }
-    print(f"{info['date']} · {info['machine']} · {n_rows} rows per task · k={args.k} {args.select} · {info['seconds']} s")
+    print(f"{info['date']} · {info['machine']} · {n_rows} rows per task · k={info['k']} {args.select} · {info['seconds']} s")
     if args.json:
         Path(args.json).write_text(json.dumps(info, indent=2) + "\n")
     return 0

@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists():
             cell = score_cell(task, fmt_name, out)
             cell["mode"] = mode
+            cell["k"] = args.k
             scored.append(cell)
     if args.markdown:
         print(markdown_table(scored))

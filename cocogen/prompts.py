@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cocogen.errors import ConfigError
-from cocogen.settings import DEFAULT_K, DEFAULT_TOKEN_BUDGET
+from cocogen.settings import DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import Format, Task, get_format
 from cocogen.types import Example, Graph
 
@@ -79,7 +79,7 @@ class PromptSpec:
     """
 
     pool: tuple[Example, ...] | None = None
-    k: int = DEFAULT_K
+    k: int | None = None  # None: the task's own default (Task.default_k)
     selection: str = "fixed"
     selection_seed: int = 0
     token_budget: int | None = DEFAULT_TOKEN_BUDGET
@@ -91,7 +91,7 @@ class PromptSpec:
             raise ConfigError(
                 f"Unknown example selection {self.selection!r}.", hint=f"Choose one of: {', '.join(SELECTIONS)}."
             )
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 0:
+        if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 0):
             raise ConfigError(f"The number of examples k must be a whole number, 0 or more, not {self.k!r}.")
         if isinstance(self.selection_seed, bool) or not isinstance(self.selection_seed, int):
             raise ConfigError(f"The selection seed must be a whole number, not {self.selection_seed!r}.")
@@ -100,6 +100,15 @@ class PromptSpec:
 
     def replace(self, **changes: Any) -> PromptSpec:
         return dataclasses.replace(self, **changes)
+
+    def for_task(self, task: Task) -> PromptSpec:
+        """This spec with ``k`` decided: the task's :attr:`~cocogen.tasks.base.Task.default_k` where it is ``None``.
+
+        >>> from cocogen.tasks import get_task
+        >>> PromptSpec().for_task(get_task("proscript-edge")).k, PromptSpec(k=5).for_task(get_task("propara")).k
+        (2, 5)
+        """
+        return self if self.k is not None else self.replace(k=task.default_k)
 
     def pool_name(self) -> str:
         """How the pool is named in run headers (part of what a resume must match)."""
@@ -199,9 +208,10 @@ def build_prompt(
     prompt fits ``spec.token_budget`` tokens.  The query itself is never cut: if it alone
     exceeds the budget a :class:`ConfigError` says so.
     """
-    spec = spec or PromptSpec()
+    spec = (spec or PromptSpec()).for_task(task)
     f = fmt if isinstance(fmt, Format) else get_format(task, fmt)
     pool = task.fewshot() if spec.pool is None else spec.pool
+    assert spec.k is not None
     examples = select_examples(task, pool, query, spec.k, spec.selection, spec.selection_seed)
     query_text = f.render_query(query)
     rendered = [render_example(f, ex) for ex in examples]

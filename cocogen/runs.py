@@ -211,7 +211,7 @@ def _header(
         "backend_name": backend.name,
         "model": backend.model,
         "params": params.to_dict(),
-        "prompt": spec.to_dict(),
+        "prompt": spec.for_task(task).to_dict(),
         "created": _iso_now(),
         "cocogen": __version__,
     }

@@ -60,7 +60,7 @@ with right:
         c.data_download_offer("cmp", why="A reference comes from a dataset row.")
     pool = c.fewshot_pool_or_error(task)
     st.caption(
-        f"Few-shot examples: the {min(settings.k, len(pool))} first of the Playground's {len(pool)} "
+        f"Few-shot examples: the {min(settings.k_for(task), len(pool))} first of the Playground's {len(pool)} "
         f"(selection: {settings.select})."
     )
     samples = c.merge_switch("cmp")

@@ -217,7 +217,7 @@ concurrency = cols[3].number_input(
     help="Requests in flight at once.",
 )
 st.caption(
-    f"Model: {choice.describe()} · prompt: k={settings.k}, {settings.select} selection"
+    f"Model: {choice.describe()} · prompt: k={settings.k_for(task)}, {settings.select} selection"
     + (f" (seed {settings.select_seed})" if settings.select == "random" else "")
     + f", budget {settings.token_budget} tokens (change them in the sidebar)."
 )

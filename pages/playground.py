@@ -283,9 +283,9 @@ with left:
 with right:
     st.subheader("Few-shot examples")
     pool = c.fewshot_pool_or_error(task)
-    used = min(settings.k, len(pool))
+    used = min(settings.k_for(task), len(pool))
     with st.expander(f"{len(pool)} examples in the pool · the first {used} go into the prompt — edit, reorder, add"):
-        pool = fewshot_editor(task, fmt, query, settings.k)
+        pool = fewshot_editor(task, fmt, query, settings.k_for(task))
 
 with actions:
     if query is not None:

@@ -104,7 +104,9 @@ def test_every_registered_task_is_served_by_every_task_command(capsys, tmp_path:
         code, out, err = run(capsys, "prompt", "--task", name, "--input", json.dumps(r["sample_input"]), "--json")
         assert code == 0, err
         p = json.loads(out)
-        assert p["spec"] == {"pool": "fewshot", "k": 8, "selection": "fixed", "selection_seed": 0, "token_budget": 3800}
+        assert p["spec"] == {
+            "pool": "fewshot", "k": task.default_k, "selection": "fixed", "selection_seed": 0, "token_budget": 3800
+        }
         f = tmp_path / f"{name}.txt"
         f.write_text("")
         code, out, _ = run(capsys, "parse", "--task", name, "--input", json.dumps(r["sample_input"]), str(f), "--json")

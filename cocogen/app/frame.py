@@ -161,7 +161,7 @@ def _stored_key() -> tuple[str | None, str]:
 
 
 SETTING_DEFAULTS: dict[str, Any] = {
-    "gs_k": DEFAULT_K,
+    "gs_k": None,  # each task's own (Task.default_k)
     "gs_select": "fixed",
     "gs_select_seed": 0,  # orders seeded-random few-shot selection
     "gs_budget": DEFAULT_TOKEN_BUDGET,
@@ -259,12 +259,31 @@ def _backend_choice() -> BackendChoice:
     return BackendChoice("replay", replay_path=(path.strip() or picked or None))
 
 
+def _k_help() -> str:
+    from cocogen.tasks import REGISTRY
+
+    own = [f"{t.default_k} for {t.title}" for t in REGISTRY.values() if t.default_k != DEFAULT_K]
+    return (
+        f"Each task's own: {DEFAULT_K} examples" + (f" ({'; '.join(own)})" if own else "") + ", the number that "
+        "measured best with the offline model (docs/benchmarks.md). More examples make a longer prompt."
+    )
+
+
+_K_HELP = _k_help()
+
+
 def _generation_settings() -> GenerationSettings:
     for name, value in SETTING_DEFAULTS.items():
         c.default(name, value)
     with st.expander("Generation settings"):
         st.caption("The prompt")
-        k = st.slider("Few-shot examples (k)", 0, 16, key="gs_k")
+        k = st.select_slider(
+            "Few-shot examples (k)",
+            [None, *range(17)],
+            key="gs_k",
+            format_func=lambda v: "each task's own" if v is None else str(v),
+            help=_K_HELP,
+        )
         select = st.selectbox(
             "Example selection",
             ["fixed", "random", "knn"],
@@ -289,7 +308,7 @@ def _generation_settings() -> GenerationSettings:
         )
         use_cache = st.toggle("Use the completion cache", key="gs_cache")
     return GenerationSettings(
-        k=int(k),
+        k=None if k is None else int(k),
         select=select,
         select_seed=int(select_seed),
         token_budget=int(budget),

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from cocogen.backends.base import Backend, GenerationParams, make_backend
 from cocogen.errors import CocogenError, InputError
 from cocogen.prompts import Prompt, PromptSpec, build_prompt, select_examples
-from cocogen.settings import DEFAULT_K, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT, DEFAULT_TOKEN_BUDGET
+from cocogen.settings import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT, DEFAULT_TOKEN_BUDGET
 from cocogen.tasks.base import Format, Task, get_format
 from cocogen.types import Example, Graph, ParseResult, ProblemKind
 
@@ -162,7 +162,7 @@ class GenerationSettings:
     (0.5, 7, 3)
     """
 
-    k: int = DEFAULT_K
+    k: int | None = None  # None: the task's own default (Task.default_k)
     select: str = "fixed"
     select_seed: int = 0
     token_budget: int | None = DEFAULT_TOKEN_BUDGET
@@ -171,6 +171,10 @@ class GenerationSettings:
     top_p: float = 1.0
     seed: int | None = None
     use_cache: bool = True
+
+    def k_for(self, task: Task) -> int:
+        """How many few-shot examples ``task``'s prompt gets: ``k``, or the task's own default."""
+        return task.default_k if self.k is None else self.k
 
     def params(self) -> GenerationParams:
         """The sampling parameters (the sampling seed among them)."""

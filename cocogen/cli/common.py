@@ -125,7 +125,15 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_prompt_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--k", type=int, default=DEFAULT_K, help="number of few-shot examples")
+    from cocogen.tasks import REGISTRY
+
+    other = "; ".join(f"{t.default_k} for {t.name}" for t in REGISTRY.values() if t.default_k != DEFAULT_K)
+    p.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        help=f"number of few-shot examples (default: the task's own, {DEFAULT_K}" + (f"; {other})" if other else ")"),
+    )
     p.add_argument("--select", choices=SELECTIONS, default="fixed", help="example selection")
     p.add_argument("--seed", type=int, default=0, help="seed of the few-shot selection (see --sampling-seed)")
     p.add_argument("--budget", type=int, default=DEFAULT_TOKEN_BUDGET, help="prompt token budget")

@@ -30,6 +30,7 @@ def task_rows() -> list[dict[str, Any]]:
             "title": t.title,
             "formats": [{"name": f.name, "kind": f.kind, "description": f.description} for f in t.formats.values()],
             "default_format": next(iter(t.formats)),
+            "default_k": t.default_k,
             "inputs": [f.name for f in t.input_fields],
             "sample_input": {k: list(v) if isinstance(v, tuple) else v for k, v in t.sample_input.items()},
             "splits": list(t.splits),
@@ -47,9 +48,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("task", "formats (default first)", "input fields", "splits")
+    table = Table("task", "formats (default first)", "k", "input fields", "splits")
     for r in rows:
-        table.add_row(r["name"], ", ".join(f["name"] for f in r["formats"]), ", ".join(r["inputs"]), ", ".join(r["splits"]))
+        formats = ", ".join(f["name"] for f in r["formats"])
+        table.add_row(r["name"], formats, str(r["default_k"]), ", ".join(r["inputs"]), ", ".join(r["splits"]))
     Console().print(table)
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from cocogen.errors import ConfigError, DataError, InputError
+from cocogen.settings import DEFAULT_K
 from cocogen.types import Example, Graph, ParseResult
 
 if TYPE_CHECKING:
@@ -241,6 +242,7 @@ class Task(Protocol):
     graph_type: ClassVar[type]  # the cocogen.types class of this task's graphs
     sample_input: ClassVar[Mapping[str, Any]]  # valid input a first-time user can try (not a few-shot example)
     recorded_outputs: ClassVar[str | None]  # the paper's recorded outputs, relative to the data directory
+    default_k: ClassVar[int]  # few-shot examples when the user does not say (PromptSpec.k None)
 
     @property
     def formats(self) -> Mapping[str, Format]: ...
@@ -341,6 +343,7 @@ class TaskBase:
 
     name: ClassVar[str]
     recorded_outputs: ClassVar[str | None] = None
+    default_k: ClassVar[int] = DEFAULT_K
 
     def labels(self, query: Graph | None, reference: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
         return {}

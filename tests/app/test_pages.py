@@ -87,17 +87,17 @@ def test_every_page_has_the_frame(page: str) -> None:
     labels = [link.proto.label for link in at.sidebar.get("page_link")]
     assert labels == TITLES
     assert at.sidebar.radio(key="backend_kind").value == "local"
-    assert at.sidebar.slider(key="gs_k")
+    assert at.sidebar.select_slider(key="gs_k")
 
 
 def test_sidebar_settings_follow_between_pages() -> None:
     at = start("playground", backend="replay", task="explagraphs")
-    at.sidebar.slider(key="gs_k").set_value(3).run()
+    at.sidebar.select_slider(key="gs_k").set_value(3).run()
     at.switch_page("pages/compare.py").run()
-    assert at.sidebar.slider(key="gs_k").value == 3
+    assert at.sidebar.select_slider(key="gs_k").value == 3
     assert any("the 3 first" in c.value for c in at.caption)
     at.switch_page("pages/home.py").run()
-    assert at.sidebar.slider(key="gs_k").value == 3
+    assert at.sidebar.select_slider(key="gs_k").value == 3
     assert at.sidebar.radio(key="backend_kind").value == "replay"
 
 

@@ -65,8 +65,8 @@ def test_constrained_completions_give_a_clean_graph_for_every_task(llama_server:
     assert not (result.samples[0].generation.raw or {}).get("warning")
 
 
-@pytest.mark.parametrize("task_name", ["propara"])
-def test_constrained_chat_gives_a_clean_graph(llama_server: str, task_name: str) -> None:
+@pytest.mark.parametrize("task_name", list(INPUTS))
+def test_constrained_chat_gives_a_clean_graph_for_every_task(llama_server: str, task_name: str) -> None:
     """Gemma 3 270M's free chat replies are rarely code; the grammar makes the reply the completion."""
     task = get_task(task_name)
     b = backend(llama_server, mode="chat", constrain=True, server_kind="llamacpp")
