@@ -116,6 +116,8 @@ class Result:
             "model_seconds": gens[0].seconds,
             "prompt_tokens_estimate": self.prompt.n_tokens,
             **{k: round(v, 6) for k, v in self.timing.items()},
+            # What the backend said about the answer: why it is unconstrained, what it asked again.
+            **{k: v for k, v in (gens[0].raw or {}).items() if k in ("warning", "retried")},
         }
 
     def to_dict(self) -> dict[str, Any]:

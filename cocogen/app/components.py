@@ -283,9 +283,14 @@ def show_problems(problems: Sequence[Problem], *, ok: bool = True) -> None:
 def show_backend_warning(result: Any) -> None:
     """The backend's one-sentence note on the answer, if any (a server that answered unconstrained)."""
     samples = getattr(result, "samples", ())
-    warning = (samples[0].generation.raw or {}).get("warning") if samples else None
-    if warning:
+    raw = (samples[0].generation.raw or {}) if samples else {}
+    if warning := raw.get("warning"):
         st.warning(warning, icon=":material/info:")
+    if retried := raw.get("retried"):
+        st.caption(
+            f"The server was asked to go on {len(retried)} time(s) from before a choice its grammar could not "
+            "forbid: " + "; ".join(plain(r) for r in retried) + "."
+        )
 
 
 def code_html(prompt_part: str, generated: str) -> str:

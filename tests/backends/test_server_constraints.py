@@ -18,6 +18,7 @@ from cocogen.backends.server_kind import detect_server_kind
 from cocogen.cache import CompletionCache, cache_key
 from cocogen.grammar import GRAMMAR_VERSION
 from cocogen.pipeline import complete_cached
+from cocogen.prompts import PromptSpec
 from cocogen.runs import read_run, run_batch
 from cocogen.tasks import get_task
 from cocogen.types import Example, Script
@@ -118,6 +119,12 @@ def test_an_answer_that_closes_a_cycle_is_asked_again_from_before_the_faulty_con
     assert accepts(again.body["grammar"], fixed[len(keep) :])
     assert not accepts(again.body["grammar"], cyclic[len(keep) :])
     assert fmt.parse(gen.text, query).clean
+    # Through the pipeline, the run record and the CLI's JSON say what was asked again.
+    from cocogen.pipeline import generate
+
+    api_env.responder = lambda p: fixed[len(keep) :] if p.endswith(head + keep) else cyclic
+    result = generate(task, "code", query, b, spec=PromptSpec(k=1))
+    assert result.parse.clean and result.usage()["retried"] == ["(pollution; causes; cars) closes a cycle"]
 
 
 def test_an_unconstrained_answer_is_not_asked_again(api_env: Any) -> None:
