@@ -91,6 +91,11 @@ def start_server(cmd: list[str], port: int, log: Path) -> tuple[subprocess.Popen
     raise SystemExit(f"the server did not answer in 600 s; see {log}")
 
 
+def k_of(task: Any, args: argparse.Namespace) -> int:
+    """The few-shot examples of ``task``'s prompts: ``--k``, or the task's own default (as in the app)."""
+    return task.default_k if args.k is None else args.k
+
+
 def max_tokens(task_name: str, asked: int) -> int:
     """ProPara's code answers are long (one line per participant and step): 400 tokens cut them."""
     return max(asked, 1200) if task_name == "propara" else asked
@@ -120,7 +125,7 @@ def run_cell(
         rows,
         out,
         params=GenerationParams(temperature=0.0, max_tokens=max_tokens(task.name, args.max_tokens), seed=0),
-        spec=PromptSpec(k=args.k, selection="fixed"),
+        spec=PromptSpec(k=k_of(task, args), selection="fixed"),
         concurrency=1,
         split=SPLITS[task.name],
         progress=False,
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", default=",".join(SPLITS), help="comma-separated tasks")
     ap.add_argument("--formats", default="code", help="comma-separated formats (those a task has)")
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--k", type=int, help="few-shot examples (default: each task's own, as the app)")
     ap.add_argument("--max-tokens", type=int, default=400)
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for one answer")
     ap.add_argument("--base-url", help="a llama.cpp server already running (else one is started)")
@@ -152,8 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [get_task(t) for t in args.tasks.split(",") if t]
     formats = [f for f in args.formats.split(",") if f]
     modes = [m for m in args.modes.split(",") if m]
-    out_dir = Path(args.out_dir or REPO / "artifacts" / "server" / args.server) / f"k{args.k}-fixed"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    base = Path(args.out_dir or REPO / "artifacts" / "server" / args.server)
+
+    def out_file(task: Any, fmt_name: str, mode: str) -> Path:
+        folder = base / f"k{k_of(task, args)}-fixed"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{task.name}.{fmt_name}.{mode}.jsonl"
+
     cells = [(t, f, m) for t in tasks for f in formats if f in t.formats for m in modes]
     t0 = time.perf_counter()
     proc = None
@@ -162,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             url = args.base_url
             if url is None:
                 cmd = server_command(args.server, args.server_bin, args.port, args.threads, 6144)
-                proc, url = start_server(cmd, args.port, out_dir / "server.log")
+                base.mkdir(parents=True, exist_ok=True)
+                proc, url = start_server(cmd, args.port, base / "server.log")
             # Task by task, free and constrained answers of a row one after the other: they share
             # the few-shot prefix, which the server keeps in its KV cache (evaluating it again,
             # 2,000 tokens, takes minutes on a busy CPU).
@@ -170,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 for upto in range(1, args.rows + 1):
                     for _, fmt_name, mode in (c for c in cells if c[0] is task):
                         rows = task.load(SPLITS[task.name])[:upto]
-                        out = out_dir / f"{task.name}.{fmt_name}.{mode}.jsonl"
-                        run_cell(task, fmt_name, mode, rows, out, url, args)
+                        run_cell(task, fmt_name, mode, rows, out_file(task, fmt_name, mode), url, args)
                     print(f"{task.name}: {upto} rows after {time.perf_counter() - t0:.0f} s", flush=True)
     except CocogenError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -182,18 +192,19 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(timeout=60)
     scored = []
     for task, fmt_name, mode in cells:
-        out = out_dir / f"{task.name}.{fmt_name}.{mode}.jsonl"
+        out = out_file(task, fmt_name, mode)
         if out.exists():
             cell = score_cell(task, fmt_name, out)
             cell["mode"] = mode
-            cell["k"] = args.k
+            cell["k"] = k_of(task, args)
             scored.append(cell)
     if args.markdown:
         print(markdown_table(scored))
     else:
         print_table(scored)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"{time.strftime('%Y-%m-%d')} · {machine} · k={args.k} fixed · {time.perf_counter() - t0:.0f} s")
+    k = "each task's own" if args.k is None else args.k
+    print(f"{time.strftime('%Y-%m-%d')} · {machine} · k={k} fixed · {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -260,7 +260,7 @@ def _reaches(adj: Mapping[T, set[T]], src: T, dst: T) -> bool:
     return False
 
 
-def _ends_of(g: Script, forward: bool) -> tuple[int | None, int | None]:
+def script_ends(g: Script, forward: bool) -> tuple[int | None, int | None]:
     """The script's start and end steps, where they can be told: ``(source, sink)``.
 
     Steps written in order start at step 0 and end at the last step.  Given (shuffled)
@@ -298,7 +298,7 @@ def _script_edges(dec: Decoder, fmt: Format, g: Script, lim: Limits, *, forward:
     n = len(g.steps)
     if n < 2:
         return replace(g, edges=())
-    source, sink = _ends_of(g, forward)
+    source, sink = script_ends(g, forward)
     chain = not forward
     edges: list[tuple[int, int]] = []
     adj: dict[int, set[int]] = {}

@@ -5,11 +5,14 @@ answer hole by hole, a server (llama.cpp's, vLLM's) can only be handed a grammar
 front.  So the grammar here fixes the *structure* of the completion, the part after
 ``fmt.render_query(query)``, and leaves the values to the model:
 
-- proScript: exactly the asked number of steps, each a plain phrase; then ``n - 1`` to
-  ``n - 1 + slack`` edges between existing steps, written in increasing (target, source)
-  order, so no edge is repeated or points at itself; for steps the model writes itself
-  (script generation) every edge also goes forward, so the order has no cycle.  For given
-  (shuffled) steps a cycle is still possible: a grammar cannot know the order.
+- proScript script generation: exactly the asked number of steps, each a plain phrase;
+  then ``n - 1`` to ``n - 1 + slack`` forward edges, written in increasing (target,
+  source) order, so none is repeated and the order has no cycle.
+- proScript edge prediction (the steps given, shuffled): as the local decoder does, a
+  path from the step that states the decision to the goal step, each edge joining the
+  step the path got to with a new one, then up to ``slack`` extra edges.  A path that
+  comes back to a step (a cycle) is possible: a grammar cannot know which steps it has.
+  Beyond ten steps (proScript has 5-9), edges in (target, source) order as above.
 - ExplaGraphs: 3 to 8 triples of short concepts and one of the fixed relations.  A
   repeated triple or a cycle is still possible.
 - ProPara: one value per participant and time step (absent, unknown, or a location).
@@ -58,7 +61,7 @@ __all__ = [
 
 # Part of the openai backend's signature when it constrains: bump when a grammar changes
 # what a server may answer, so cached answers of an older grammar are not reused.
-GRAMMAR_VERSION = 2  # 2: answers that close a cycle are asked again (Retry)
+GRAMMAR_VERSION = 3  # 2: answers that close a cycle are asked again (Retry); 3: edge prediction as a path
 
 # Markers every format writes verbatim (letters and digits only); distinct per value.
 _MARK = "Zq7M{}qZ"
@@ -76,6 +79,9 @@ _WORD_CHARS = 24
 
 # Beyond this many rules the edge list keeps its order but not its count.
 _MAX_EDGE_RULES = 3000
+# Edge prediction with more given steps than this writes its edges in (target, source)
+# order, not as a path: a path's rules grow as n³ (40 kB at 10 steps, 1.2 MB at 30).
+_PATH_MAX_STEPS = 10
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -100,6 +106,9 @@ class _Rules:
     def add(self, name: str, body: str) -> str:
         self._rules[name] = body
         return name
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rules
 
     def text(self) -> str:
         root = self._rules.pop("root")
@@ -259,7 +268,9 @@ def script_grammar(fmt: Format, query: Script, *, edge_slack: int = 2) -> str | 
     shape = _edge_shape(fmt, query)
     if shape is None:
         return None
-    n = query.num_steps if not query.steps else len(query.steps)
+    if query.steps and len(query.steps) <= _PATH_MAX_STEPS:
+        return _path_grammar(shape, query, edge_slack)
+    n = len(query.steps) or query.num_steps
     rules = _Rules()
     step = rules.add("step", _words(_STEP_WORD, _STEP_WORDS))
     need, cap = _edge_counts(shape, n, edge_slack)
@@ -270,12 +281,67 @@ def script_grammar(fmt: Format, query: Script, *, edge_slack: int = 2) -> str | 
     return rules.text()
 
 
+def _path_rules(
+    rules: _Rules,
+    shape: _EdgeShape,
+    query: Script,
+    edge_slack: int,
+    visited: Collection[int] = (),
+    have: Collection[tuple[int, int]] = (),
+) -> None:
+    """Rules ``p-c-k`` (the path is at step ``c`` after ``k`` edges) and ``x-e`` (``e`` extra edges written).
+
+    The path leaves the start step and joins a step not yet on it at every edge, the end
+    step last (``n - 1`` edges in all); then up to ``edge_slack`` extra edges join any two
+    steps, or the list ends.  ``visited`` steps are never joined again, ``have`` edges
+    never written again (what a :class:`Retry` has kept).  A path that comes back to a
+    step closes a cycle, which the grammar cannot see: :func:`script_retry` does.
+    """
+    from cocogen.constrained import script_ends
+
+    n = len(query.steps)
+    source, sink = script_ends(query, False)
+    index = {e: j for j, e in enumerate(shape.pairs)}
+    end = literal(shape.tail) if shape.tail else '""'
+
+    def text(a: int, b: int, k: int) -> str:
+        return literal(shape.firsts[index[(a, b)]] if k == 0 else shape.nexts[index[(a, b)]])
+
+    for c in range(n):
+        for k in range(n - 1):
+            alts = []
+            for b in range(n):
+                last = k == n - 2
+                if b == c or b == source or b in visited or (sink is not None and (b == sink) != last):
+                    continue
+                alts.append(f"{text(c, b, k)} {'x-0' if last else f'p-{b}-{k + 1}'}")
+            if alts:
+                rules.add(f"p-{c}-{k}", " | ".join(alts))
+    pairs = [e for e in shape.pairs if e not in have]
+    for e in range(max(0, edge_slack), -1, -1):
+        more = [f"{text(a, b, 1)} x-{e + 1}" for a, b in pairs] if e < edge_slack else []
+        rules.add(f"x-{e}", " | ".join([end, *more]))
+
+
+def _path_grammar(shape: _EdgeShape, query: Script, edge_slack: int) -> str:
+    from cocogen.constrained import script_ends
+
+    rules = _Rules()
+    _path_rules(rules, shape, query, edge_slack)
+    source, _ = script_ends(query, False)
+    starts = [f"p-{a}-0" for a in range(len(query.steps)) if source in (None, a) and f"p-{a}-0" in rules]
+    lead = shape.head[len(shape.head_q) :]
+    rules.add("root", f"{literal(lead)} ({' | '.join(starts)})" if lead else " | ".join(starts))
+    return rules.text()
+
+
 def script_retry(fmt: Format, query: Script, completion: str, *, edge_slack: int = 2) -> Retry | None:
-    """The first edge of a :func:`script_grammar` completion that closes a cycle, as a :class:`Retry`.
+    """The first edge of a :func:`script_grammar` completion that closes a cycle or is written
+    again, as a :class:`Retry`.
 
     Only edge prediction can close one (generated steps get forward edges).  The rest is
-    asked again from just before that edge, without the edges that would close a cycle
-    with those already written.  ``None``: no cycle, or not a completion of this grammar.
+    asked again from just before that edge, without the steps the path has visited and the
+    edges already written.  ``None``: no such edge, or not a completion of this grammar.
     """
     import networkx as nx
 
@@ -285,6 +351,47 @@ def script_retry(fmt: Format, query: Script, completion: str, *, edge_slack: int
     lead = shape.head[len(shape.head_q) :] if shape is not None else ""
     if shape is None or not completion.startswith(lead):
         return None
+    if len(query.steps) > _PATH_MAX_STEPS:
+        return _sorted_retry(shape, query, completion, edge_slack)
+    n = len(query.steps)
+    kept = nx.DiGraph()
+    kept.add_nodes_from(range(n))
+    pos, visited, at = len(lead), set(), None
+    for k in range(n - 1 + max(0, edge_slack)):
+        texts = shape.firsts if k == 0 else shape.nexts
+        path = k < n - 1
+        found = [
+            j
+            for j, (a, _) in enumerate(shape.pairs)
+            if (not path or at in (None, a)) and completion.startswith(texts[j], pos)
+        ]
+        if not found:
+            return None  # the list ended (or this is not the grammar's text)
+        a, b = shape.pairs[max(found, key=lambda i: len(texts[i]))]
+        if nx.has_path(kept, b, a) or kept.has_edge(a, b):
+            rules = _Rules()
+            _path_rules(rules, shape, query, edge_slack, visited | {a} if path else (), set(kept.edges))
+            state = f"p-{a}-{k}" if path else f"x-{k - (n - 1)}"
+            if state not in rules:
+                return None
+            rules.add("root", state)
+            why = "is written again" if kept.has_edge(a, b) else "closes a cycle"
+            return Retry(completion[:pos], rules.text(), f"step{a} -> step{b} {why}")
+        kept.add_edge(a, b)
+        visited |= {a, b}
+        pos, at = pos + len(texts[shape.pairs.index((a, b))]), b
+    return None
+
+
+def _sorted_retry(shape: _EdgeShape, query: Script, completion: str, edge_slack: int) -> Retry | None:
+    """:func:`script_retry` for the edges in (target, source) order (many given steps).
+
+    The rest is asked again from just before the edge that closes a cycle, without the
+    edges that would close one with those already written.
+    """
+    import networkx as nx
+
+    lead = shape.head[len(shape.head_q) :]
     n = len(query.steps)
     need, cap = _edge_counts(shape, n, edge_slack)
     kept = nx.DiGraph()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -72,8 +71,9 @@ def _edge_case(n: int, fmt_name: str) -> tuple[str, str]:
     return grammar, fmt.render(graph)[len(fmt.render_query(query)) :]
 
 
-# 14 steps: the most edge rules the grammar counts (~2,900, e-k-c chained); 30 steps: the
-# longest chain of rules, each naming the next (the grammar stops counting edges there).
+# Beyond ten steps edges go in (target, source) order: 14 steps, the most edge rules that
+# order counts (~2,900, e-k-c chained); 30 steps, the longest chain of rules, each naming the
+# next (the grammar stops counting edges there).
 @pytest.mark.parametrize("n", [14, 30])
 @pytest.mark.parametrize("fmt_name", list(get_task("proscript-edge").formats))
 def test_the_largest_edge_grammars_check_a_gold_completion_quickly(n: int, fmt_name: str) -> None:
@@ -88,15 +88,15 @@ def test_the_largest_edge_grammars_check_a_gold_completion_quickly(n: int, fmt_n
 
 
 def test_the_largest_edge_prediction_of_the_data_fits_its_grammar(data_dir: Path) -> None:
+    from tests.test_grammar import as_path
+
     task = get_task("proscript-edge")
-    # The most steps, among rows with no more edges than the grammar allows (n - 1 + 2).
-    fits = [e for e in task.load("dev") if len(e.graph.edges) <= len(e.graph.steps) + 1]
-    ex = max(fits, key=lambda e: (len(e.graph.steps), len(e.graph.edges)))
-    graph = replace(ex.graph, edges=tuple(sorted(ex.graph.edges, key=lambda e: (e[1], e[0]))))
+    ex = max(task.load("dev"), key=lambda e: (len(e.graph.steps), len(e.graph.edges)))
+    graph = as_path(ex.graph)  # what the grammar writes: a path, then up to two more edges
     query = task.query_of(graph)
     fmt = task.formats["code"]
     grammar = task.grammar("code", query)
-    assert grammar is not None and grammar.count("\n") > 500
+    assert grammar is not None and grammar.count("\n") > 50
     gold = fmt.render(graph)[len(fmt.render_query(query)) :]
     t0 = time.perf_counter()
     assert accepts(grammar, gold)

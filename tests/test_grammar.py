@@ -19,11 +19,27 @@ CELLS = [(t, f) for t in REGISTRY for f in REGISTRY[t].formats]
 SPLITS = {"proscript-script": "dev", "proscript-edge": "dev", "explagraphs": "cocogen-dev", "propara": "test"}
 
 
-def canonical(graph: Graph) -> Graph:
-    """The graph with its edges in the order the grammar writes them (by target, then source)."""
+def canonical(graph: Graph, task_name: str = "") -> Graph:
+    """The graph as the grammar writes it: script generation's edges by target, then source;
+    edge prediction's as a path (:func:`as_path`)."""
+    if isinstance(graph, Script) and task_name == "proscript-edge":
+        return as_path(graph)
     if isinstance(graph, Script):
         return replace(graph, edges=tuple(sorted(graph.edges, key=lambda e: (e[1], e[0]))))
     return graph
+
+
+def as_path(graph: Script, extras: int = 2) -> Script:
+    """An edge-prediction answer the grammar can write: the steps in the gold graph's
+    topological order as one path (from the decision to the goal step), then up to
+    ``extras`` of the gold's other edges."""
+    import networkx as nx
+
+    g = nx.DiGraph(list(graph.edges))
+    g.add_nodes_from(range(len(graph.steps)))
+    order = list(nx.lexicographical_topological_sort(g))
+    path = list(zip(order, order[1:], strict=False))
+    return replace(graph, edges=(*path, *[e for e in graph.edges if e not in path][:extras]))
 
 
 def completion(task_name: str, fmt_name: str, answer: Graph, query: Graph) -> str:
@@ -42,7 +58,7 @@ def grammar_for(task_name: str, fmt_name: str, graph: Graph) -> tuple[str, Graph
 
 
 def first_example(task_name: str) -> Graph:
-    return canonical(get_task(task_name).fewshot()[0].graph)
+    return canonical(get_task(task_name).fewshot()[0].graph, task_name)
 
 
 @pytest.mark.parametrize(("task_name", "fmt_name"), CELLS)
@@ -74,20 +90,27 @@ def test_script_grammar_fixes_the_step_count_and_forward_unique_edges(fmt_name: 
 
 
 @pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-edge"].formats))
-def test_edge_grammar_refuses_self_loops_repeats_and_unknown_steps(fmt_name: str) -> None:
-    graph = canonical(get_task("proscript-edge").fewshot()[0].graph)
+def test_edge_grammar_wants_a_path_from_the_decision_to_the_goal_then_few_extra_edges(fmt_name: str) -> None:
+    graph = first_example("proscript-edge")
     assert isinstance(graph, Script)
     grammar, query = grammar_for("proscript-edge", fmt_name, graph)
     n = len(graph.steps)
-    # Given steps may be joined in any direction, in the grammar's order.
-    backward = canonical(replace(graph, edges=tuple((b, a) for a, b in graph.edges)))
-    assert accepts(grammar, completion("proscript-edge", fmt_name, backward, query))
+    path = graph.edges[: n - 1]
+    decided = next(i for i, s in enumerate(graph.steps) if s.startswith("decided"))
+    assert path[0][0] == decided and graph.steps[path[-1][1]] == graph.goal
+    for extras in range(3):
+        answer = as_path(graph, extras)
+        assert accepts(grammar, completion("proscript-edge", fmt_name, answer, query)), answer.edges
+    other = [(a, b) for a in range(n) for b in range(n) if a != b and (a, b) not in graph.edges]
     for wrong in (
-        canonical(replace(graph, edges=((2, 2), *graph.edges))),
-        canonical(replace(graph, edges=(*graph.edges, (0, n)))),
-        replace(graph, edges=(graph.edges[0], *graph.edges)),
+        path[:-1],  # the goal step is never reached
+        (*path, *other[:3]),  # three extra edges
+        tuple((b, a) for a, b in reversed(path)),  # from the goal back to the decision
+        (path[0], *path[2:]),  # the path does not go on from the step it got to
+        (*path[:1], (path[0][1], path[0][1]), *path[1:]),  # a self-loop
+        (*path, (0, n)),  # a step that does not exist
     ):
-        assert not accepts(grammar, completion("proscript-edge", fmt_name, wrong, query)), wrong.edges
+        assert not accepts(grammar, completion("proscript-edge", fmt_name, replace(graph, edges=wrong), query)), wrong
 
 
 @pytest.mark.parametrize("fmt_name", list(REGISTRY["explagraphs"].formats))
@@ -131,7 +154,7 @@ def test_most_gold_answers_of_the_data_fit_the_grammar(task_name: str, fmt_name:
     rows = task.load(SPLITS[task_name])[:30]
     fits = 0
     for ex in rows:
-        graph = canonical(ex.graph)
+        graph = canonical(ex.graph, task_name)
         grammar, query = grammar_for(task_name, fmt_name, graph)
         fits += accepts(grammar, completion(task_name, fmt_name, graph, query))
     assert fits >= 0.8 * len(rows)
@@ -192,26 +215,28 @@ def test_a_clean_or_foreign_completion_needs_no_retry() -> None:
 
 
 @pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-edge"].formats))
-def test_an_edge_that_closes_a_cycle_is_asked_again_without_the_edges_that_would(fmt_name: str) -> None:
+def test_an_edge_that_closes_a_cycle_is_asked_again_without_the_steps_the_path_has_seen(fmt_name: str) -> None:
     task = get_task("proscript-edge")
     base = first_example("proscript-edge")
     query = task.query_of(base)
     n = len(query.steps)
-    chain = tuple((i, i + 1) for i in range(n - 1))
-    faulty_edges = canonical(replace(base, edges=(*chain, (n - 1, 0)))).edges  # the last step back to the first
+    path = base.edges[: n - 1]
+    order = [path[0][0], *(b for _, b in path)]
+    d, x1, x2 = order[:3]
+    # The path comes back to x1 from x2, then goes on and leaves out the step before the goal.
+    walk = [d, x1, x2, x1, *order[3 : n - 2], order[-1]]
+    faulty_edges = tuple(zip(walk, walk[1:], strict=False))
+    assert n >= 5 and len(faulty_edges) == n - 1
     faulty = completion("proscript-edge", fmt_name, replace(base, edges=faulty_edges), query)
-    assert accepts(task.grammar(fmt_name, query), faulty)
+    assert accepts(task.grammar(fmt_name, query), faulty)  # the grammar alone lets it through
     retry = task.grammar_retry(fmt_name, query, faulty)
-    assert retry is not None and "closes a cycle" in retry.reason
+    assert retry is not None and retry.reason == f"step{x2} -> step{x1} closes a cycle"
     assert faulty.startswith(retry.keep)
     assert not accepts(retry.grammar, faulty[len(retry.keep) :])
-    # Written by target, the edge back to step0 comes first and the chain's last edge closes
-    # the cycle; going on without it is accepted, and clean.
-    assert retry.reason == f"step{n - 2} -> step{n - 1} closes a cycle"
-    kept = replace(base, edges=tuple(e for e in faulty_edges if e != (n - 2, n - 1)))
-    rest = completion("proscript-edge", fmt_name, kept, query)
-    assert rest.startswith(retry.keep) and accepts(retry.grammar, rest[len(retry.keep) :])
-    assert task.grammar_retry(fmt_name, query, rest) is None
+    # Going on along the path itself is accepted, and clean.
+    fixed = completion("proscript-edge", fmt_name, replace(base, edges=path), query)
+    assert fixed.startswith(retry.keep) and accepts(retry.grammar, fixed[len(retry.keep) :])
+    assert task.grammar_retry(fmt_name, query, fixed) is None
     # Script generation writes forward edges only: nothing to ask again.
     script = get_task("proscript-script")
     sgraph = first_example("proscript-script")
