@@ -40,6 +40,7 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
@@ -505,8 +506,36 @@ _LOCATION_CHARS = "A-Za-z0-9 ,.'-"  # a place is a short phrase
 _NOT_LOCATIONS = frozenset({"UNK", "unk", "Unk", "-", "?", "None", "none", "unknown place", "unknown"})
 
 
+_PLACE_WORDS = 4
+
+
+def _places(sentences: Sequence[str]) -> list[str]:
+    """Where a participant can be: lower-case spans of the paragraph (1-4 words, no stop word at either end).
+
+    92% of ProPara's test locations are written verbatim in their paragraph; a place the
+    model writes freely is as often one copied from a few-shot example (22% in the text
+    format, docs/benchmarks.md).
+    """
+    out: dict[str, None] = {}
+    clauses = (c for sentence in sentences for c in re.split(r"[,;:.!?()\"]", sentence.lower()))
+    for clause in clauses:  # a span never crosses a comma: it is written as the paragraph writes it
+        words = [w.strip("'") for w in clause.split()]
+        for n in range(1, _PLACE_WORDS + 1):
+            for i in range(len(words) - n + 1):
+                span = words[i : i + n]
+                if all(span) and span[0] not in _STOPWORDS and span[-1] not in _STOPWORDS:
+                    out.setdefault(" ".join(span))
+    return [p for p in out if p not in _NOT_LOCATIONS and re.fullmatch(f"[{_LOCATION_CHARS}]+", p)]
+
+
 def _states(dec: Decoder, fmt: Format, q: StateTable, lim: Limits) -> StateTable:
+    """Every participant's state at every step: absent, unknown, or a place in the paragraph.
+
+    A place is a span of the paragraph (:func:`_places`), chosen like any other option; a
+    paragraph with no such span leaves the place to the model's free text.
+    """
     n_p, n_t = len(q.participants), len(q.sentences) + 1
+    places = _places(q.sentences)
     if n_p == 0:
         raise Unsupported("no participants")
 
@@ -544,8 +573,13 @@ def _states(dec: Decoder, fmt: Format, q: StateTable, lim: Limits) -> StateTable
             _NOT_LOCATIONS,
             charset=_LOCATION_CHARS,
         )
-        idx, value = dec.choose([Option(stable(ABSENT)), Option(stable(UNKNOWN)), Option(pre, spec)])
-        grid[cell[0]][cell[1]] = (ABSENT, UNKNOWN)[idx] if idx < 2 else _clean(value or "", spec)
+        itself = {name.strip().lower() for name in q.participants[cell[0]].split(";")}
+        fixed = [ABSENT, UNKNOWN, *(pl for pl in places if pl not in itself)]  # nothing is inside itself
+        options = [Option(stable(v)) for v in fixed]
+        if len(fixed) == 2:  # no place in the paragraph: the model writes one
+            options.append(Option(pre, spec))
+        idx, value = dec.choose(options)
+        grid[cell[0]][cell[1]] = fixed[idx] if idx < len(fixed) else _clean(value or "", spec)
     states = tuple(tuple(v if v is not None else ABSENT for v in row) for row in grid)
     return replace(q, states=states)
 

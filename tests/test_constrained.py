@@ -129,6 +129,23 @@ def test_explagraphs_triples_use_the_fixed_relations_and_stay_acyclic(data_dir: 
         assert structure_problems(out.triples) == []
 
 
+def test_propara_places_are_spans_of_the_paragraph_never_the_participant_itself(data_dir: Path) -> None:
+    """A place is chosen among the paragraph's spans: nothing copied from an example, nothing inside itself."""
+    from cocogen.types import ABSENT, UNKNOWN
+
+    task = get_task("propara")
+    for i, graph in enumerate(_rows("propara", 15)):
+        query = task.query_of(graph)
+        out = generate_graph(RandomDecoder(seed=300 + i), task.formats["text"], query)
+        paragraph = " ".join(query.sentences).lower()
+        for name, row in zip(query.participants, out.states, strict=True):
+            for place in row:
+                if place in (ABSENT, UNKNOWN):
+                    continue
+                assert place in paragraph, (place, paragraph)
+                assert place not in {n.strip().lower() for n in name.split(";")}
+
+
 def test_edges_never_offered_twice_or_backwards_into_a_cycle() -> None:
     task = get_task("proscript-edge")
     q = task.from_input({"goal": "g", "steps": ["a", "b", "c"]})
