@@ -3,7 +3,7 @@
 - :mod:`cocogen.app.frame` — the frame every page runs in: page list, navigation, shared sidebar.
 - :mod:`cocogen.app.components` — Streamlit pieces used by two or more pages.
 - :mod:`cocogen.app.state` — the session's state without Streamlit (backend choice, settings,
-  few-shot helpers); :mod:`cocogen.app.jobs` — background batch runs;
+  few-shot helpers); :mod:`cocogen.app.jobs` — background jobs and batch runs;
   :mod:`cocogen.app.compare` and :mod:`cocogen.app.inspection` — the Compare and Inspect pages'
   computations, without Streamlit.
 

@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
-import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from cocogen.app.jobs import runs_dir
+from cocogen.app.jobs import BackgroundJob, JobState, runs_dir
 from cocogen.backends.base import Backend, GenerationParams
 from cocogen.errors import CocogenError
 from cocogen.grid import GridProgress, GridSpec, GridSummary, run_grid, summarize_grid
 from cocogen.metrics.base import METRICS
 
 __all__ = ["GridJob", "grid_dir", "points_table", "metric_by_k_chart", "heatmap_chart", "metric_label", "scale_of"]
-
-log = logging.getLogger(__name__)
-
-GridState = Literal["idle", "running", "done", "cancelled", "failed"]
 
 
 def grid_dir(spec: GridSpec, backend_signature: str, params: GenerationParams, directory: Path | None = None) -> Path:
@@ -43,8 +37,11 @@ def grid_dir(spec: GridSpec, backend_signature: str, params: GenerationParams, d
     return (directory or runs_dir()) / "grids" / f"{spec.task}-{spec.split}-{label}-{digest}"
 
 
-class GridJob:
+class GridJob(BackgroundJob[GridProgress, GridSummary]):
     """One grid running in a daemon thread; its summary is computed there too when it ends."""
+
+    _thread_name = "cocogen-grid"
+    _noun = "grid"
 
     def __init__(
         self,
@@ -56,56 +53,23 @@ class GridJob:
         cache: Any = None,
         concurrency: int = 1,
     ) -> None:
+        super().__init__()
         self.spec, self.out = spec, Path(out)
         self._backend, self._params, self._cache, self._concurrency = backend, params, cache, concurrency
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.state: GridState = "idle"
-        self.progress: GridProgress | None = None
-        self.summary: GridSummary | None = None
-        self.error: CocogenError | None = None
 
-    def _on_progress(self, p: GridProgress) -> None:
-        self.progress = p
+    def _work(self) -> JobState:
+        run_grid(
+            self.spec, self._backend, self.out, params=self._params, cache=self._cache,
+            concurrency=self._concurrency, on_progress=self._on_progress, cancel=self._cancel,
+        )  # fmt: skip
+        return "cancelled" if self._cancel.is_set() else "done"
 
-    def _run(self) -> None:
+    def _wrap_up(self) -> None:
+        """Summarize the cells that finished, even after a failure or a cancel, so the page shows them."""
         try:
-            run_grid(
-                self.spec, self._backend, self.out, params=self._params, cache=self._cache,
-                concurrency=self._concurrency, on_progress=self._on_progress, cancel=self._cancel,
-            )  # fmt: skip
-            self.state = "cancelled" if self._cancel.is_set() else "done"
+            self.summary = summarize_grid(self.spec, self.out)
         except CocogenError as e:
-            self.error, self.state = e, "failed"
-        except Exception as e:  # noqa: BLE001 - reported to the user, logged in full
-            log.exception("grid run failed")
-            self.error, self.state = CocogenError(f"The grid failed unexpectedly: {type(e).__name__}: {e}"), "failed"
-        try:
-            self.summary = summarize_grid(self.spec, self.out)  # what finished, even after a failure
-        except CocogenError as e:
-            self.error = self.error or e
-
-    def start(self) -> GridJob:
-        if self._thread is None:
-            self.state = "running"
-            self._thread = threading.Thread(target=self._run, daemon=True, name="cocogen-grid")
-            self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        """No new request starts; those in flight finish and are written, then the grid stops."""
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the grid and its summary are done (``True``) or ``timeout`` passes."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+            self.error = self.error or e  # the run's own error, if any, says more
 
     @property
     def fraction(self) -> float:

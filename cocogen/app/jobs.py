@@ -3,7 +3,9 @@
 :class:`BatchJob` wraps :func:`cocogen.runs.run_batch` in a thread: a page starts it,
 polls :attr:`BatchJob.progress` to draw a progress bar, and may :meth:`BatchJob.cancel`
 it; requests in flight finish and are recorded.  Because run files resume, starting the
-same job again (same :func:`run_path`) continues where it stopped.
+same job again (same :func:`run_path`) continues where it stopped.  The thread, the
+cancel flag, the state and the error handling are :class:`BackgroundJob`'s, which the
+grid's job (:class:`cocogen.app.grid.GridJob`) shares.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from cocogen.backends.base import Backend, GenerationParams
 from cocogen.errors import CocogenError
@@ -25,11 +27,15 @@ from cocogen.prompts import PromptSpec
 from cocogen.runs import RunProgress, RunSummary, run_batch
 from cocogen.types import Example
 
-__all__ = ["BatchJob", "JobState", "runs_dir", "run_path"]
+__all__ = ["BackgroundJob", "BatchJob", "JobState", "runs_dir", "run_path"]
 
 log = logging.getLogger(__name__)
 
 JobState = Literal["idle", "running", "done", "cancelled", "failed"]
+
+ProgressT = TypeVar("ProgressT")
+SummaryT = TypeVar("SummaryT")
+_Job = TypeVar("_Job", bound="BackgroundJob[Any, Any]")
 
 
 def runs_dir() -> Path:
@@ -72,11 +78,84 @@ def run_path(
     return (directory or runs_dir()) / name
 
 
-class BatchJob:
+class BackgroundJob(Generic[ProgressT, SummaryT]):
+    """One long call in a daemon thread, so that the page that started it stays responsive.
+
+    A subclass writes the call (:meth:`_work`), which reports through :meth:`_on_progress`
+    and stops early once :attr:`_cancel` is set.  A :class:`~cocogen.errors.CocogenError`
+    fails the job with its own message; anything else is logged in full and becomes one
+    sentence a page can show, so no exception is lost in the thread.
+    """
+
+    _thread_name = "cocogen-job"
+    _noun = "job"  # as in "The job failed unexpectedly: …"
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.state: JobState = "idle"
+        self.progress: ProgressT | None = None
+        self.summary: SummaryT | None = None
+        self.error: CocogenError | None = None
+        self.started = 0.0  # time.perf_counter() when start() ran and when the thread ended
+        self.finished = 0.0
+
+    def _work(self) -> JobState:
+        """Do the work in the thread; return ``"done"``, or ``"cancelled"`` if it stopped early."""
+        raise NotImplementedError
+
+    def _wrap_up(self) -> None:
+        """In the thread after :meth:`_work`, even a failed one; :meth:`wait` returns after it."""
+
+    def _on_progress(self, p: ProgressT) -> None:
+        self.progress = p
+
+    def _run(self) -> None:
+        try:
+            self.state = self._work()
+        except CocogenError as e:
+            self.error, self.state = e, "failed"
+        except Exception as e:  # noqa: BLE001 - reported to the user, logged in full
+            log.exception("%s failed", self._noun)
+            message = f"The {self._noun} failed unexpectedly: {type(e).__name__}: {e}"
+            self.error, self.state = CocogenError(message), "failed"
+        finally:
+            self._wrap_up()
+            self.finished = time.perf_counter()
+
+    def start(self: _Job) -> _Job:
+        """Start the thread; a job starts once, so calling this again does nothing."""
+        if self._thread is None:
+            self.state, self.started = "running", time.perf_counter()
+            self._thread = threading.Thread(target=self._run, daemon=True, name=self._thread_name)
+            self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """No new request starts; those in flight finish and are written, then the job stops."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the work and its wrap-up are done (``True``) or ``timeout`` passes (``False``)."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive: a page that reruns once this turns false sees the wrap-up's results."""
+        return self._thread is not None and self._thread.is_alive()
+
+
+class BatchJob(BackgroundJob[RunProgress, RunSummary]):
     """One :func:`~cocogen.runs.run_batch` call running in a daemon thread.
 
     Parameters are those of :func:`~cocogen.runs.run_batch`; ``progress`` (tqdm) is off.
     """
+
+    _thread_name = "cocogen-batch"
+    _noun = "run"
 
     def __init__(
         self,
@@ -92,60 +171,19 @@ class BatchJob:
         cache: Any = None,
         split: str | None = None,
     ) -> None:
+        super().__init__()
         self.task, self.fmt, self.out, self.split = task, fmt, Path(out), split
         self.total = len(examples)
         self._kwargs: dict[str, Any] = dict(params=params, spec=spec, concurrency=concurrency, cache=cache, split=split)
         self._backend = backend
         self._examples = list(examples)
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.state: JobState = "idle"
-        self.progress: RunProgress | None = None
-        self.summary: RunSummary | None = None
-        self.error: CocogenError | None = None
-        self.started = 0.0
-        self.finished = 0.0
 
-    def _on_progress(self, p: RunProgress) -> None:
-        self.progress = p
-
-    def _run(self) -> None:
-        try:
-            self.summary = run_batch(
-                self.task, self.fmt, self._backend, self._examples, self.out,
-                progress=False, on_progress=self._on_progress, cancel=self._cancel, **self._kwargs,
-            )  # fmt: skip
-            self.state = "cancelled" if self.summary.cancelled else "done"
-        except CocogenError as e:
-            self.error, self.state = e, "failed"
-        except Exception as e:  # noqa: BLE001 - reported to the user, logged in full
-            log.exception("batch run failed")
-            self.error, self.state = CocogenError(f"The run failed unexpectedly: {type(e).__name__}: {e}"), "failed"
-        finally:
-            self.finished = time.perf_counter()
-
-    def start(self) -> BatchJob:
-        if self._thread is not None:
-            return self
-        self.state, self.started = "running", time.perf_counter()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="cocogen-batch")
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        """Stop starting new requests; those in flight finish and are written."""
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (``True``) or ``timeout`` passes (``False``)."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
+    def _work(self) -> JobState:
+        self.summary = run_batch(
+            self.task, self.fmt, self._backend, self._examples, self.out,
+            progress=False, on_progress=self._on_progress, cancel=self._cancel, **self._kwargs,
+        )  # fmt: skip
+        return "cancelled" if self.summary.cancelled else "done"
 
     @property
     def fraction(self) -> float:
