@@ -67,6 +67,7 @@ def _quality_table(path: Path) -> tuple[list[dict[str, str]], dict[str, object]]
                 {
                     "task": task,
                     "format": fmt,
+                    "k": str(con.get("k", info.get("k", ""))),
                     "metric": label,
                     "free decoding": value(free),
                     "constrained (default)": value(con),
@@ -74,6 +75,16 @@ def _quality_table(path: Path) -> tuple[list[dict[str, str]], dict[str, object]]
                 }
             )
     return rows, info
+
+
+def _k_text(info: dict[str, object], rows: list[dict[str, str]]) -> str:
+    """How many few-shot examples the figures used: one number, or each task's own."""
+    ks = {r["task"]: r["k"] for r in rows if r.get("k")}
+    if len(set(ks.values())) <= 1:
+        return str(next(iter(ks.values()), info.get("k")))
+    common = max(set(ks.values()), key=list(ks.values()).count)
+    others = ", ".join(f"{k} for {task}" for task, k in ks.items() if k != common)
+    return f"{common} ({others})"
 
 
 def _figure(cell: dict | None, *, key: str, scale: float) -> str:
@@ -90,9 +101,6 @@ QUALITY_METRICS = {
 }
 PAPER = {
     ("proscript-edge", "code"): "≈56 (paper; outputs not released)",
-    # Replaying these outputs through our ProPara prompt misreads a third of them (a known
-    # gap); the recorded file scored directly is the honest figure.
-    ("propara", "code"): "63.9 (all 54 rows, recorded outputs)",
 }
 
 quality = _quality_table(QUALITY_FILE)
@@ -103,8 +111,8 @@ if quality is not None:
     st.markdown(
         "The embedded model is **Gemma 3 270M**, small enough to run on any laptop; the paper used Codex "
         "(code-davinci-002), a far larger model. Its main metric per task, measured on the first "
-        f"{info.get('rows')} rows of each task's evaluation split ({info.get('date')}, {info.get('k')} fixed "
-        "few-shot examples, greedy; `bench/bench_quality.py`, details in docs/benchmarks.md):"
+        f"{info.get('rows')} rows of each task's evaluation split ({info.get('date')}, {_k_text(info, rows)} "
+        "fixed few-shot examples, greedy; `bench/bench_quality.py`, details in docs/benchmarks.md):"
     )
     header = list(rows[0]) if rows else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
