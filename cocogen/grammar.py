@@ -307,15 +307,18 @@ def _path_rules(
     def text(a: int, b: int, k: int) -> str:
         return literal(shape.firsts[index[(a, b)]] if k == 0 else shape.nexts[index[(a, b)]])
 
-    for c in range(n):
-        for k in range(n - 1):
+    live: set[tuple[int, int]] = set()  # the (c, k) whose rule can reach the end: only those are named
+    for k in range(n - 2, -1, -1):
+        for c in range(n):
             alts = []
             for b in range(n):
                 last = k == n - 2
                 if b == c or b == source or b in visited or (sink is not None and (b == sink) != last):
                     continue
-                alts.append(f"{text(c, b, k)} {'x-0' if last else f'p-{b}-{k + 1}'}")
+                if last or (b, k + 1) in live:
+                    alts.append(f"{text(c, b, k)} {'x-0' if last else f'p-{b}-{k + 1}'}")
             if alts:
+                live.add((c, k))
                 rules.add(f"p-{c}-{k}", " | ".join(alts))
     pairs = [e for e in shape.pairs if e not in have]
     for e in range(max(0, edge_slack), -1, -1):

@@ -242,3 +242,32 @@ def test_an_edge_that_closes_a_cycle_is_asked_again_without_the_steps_the_path_h
     sgraph = first_example("proscript-script")
     squery = script.query_of(sgraph)
     assert script.grammar_retry(fmt_name, squery, completion("proscript-script", fmt_name, sgraph, squery)) is None
+
+
+def test_every_grammar_asked_again_is_one_a_server_can_read(data_dir: object) -> None:
+    """Random walks over the steps of 30 dev rows: each retry's grammar names only rules it defines
+    (llama.cpp refuses the whole request otherwise) and the walk's own rest is refused by it."""
+    import random
+
+    task = get_task("proscript-edge")
+    rng = random.Random(7)
+    asked = 0
+    for ex in task.load("dev")[:30]:
+        query = task.query_of(ex.graph)
+        n = len(query.steps)
+        path = as_path(ex.graph, 0).edges
+        order = [path[0][0], *(b for _, b in path)]
+        for _ in range(5):
+            # The gold path's start, then a walk that comes back to a step it has seen.
+            walk = order[: rng.randint(2, n - 1)]
+            walk.append(rng.choice(walk[1:-1] or walk[:1]))
+            walk += [s for s in order if s not in walk][: max(0, n - len(walk))]
+            edges = tuple(zip(walk, walk[1:], strict=False))[: n - 1]
+            text = completion("proscript-edge", "code", replace(ex.graph, edges=edges), query)
+            retry = task.grammar_retry("code", query, text)
+            if retry is None:
+                continue
+            asked += 1
+            assert accepts(retry.grammar, "", prefix=True)  # reads it: every named rule is defined
+            assert not accepts(retry.grammar, text[len(retry.keep) :])
+    assert asked >= 30

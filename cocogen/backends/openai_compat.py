@@ -376,7 +376,17 @@ class OpenAIBackend:
             body = constraint_body(self._kind(), retry.grammar) if retry is not None else None
             if retry is None or body is None:
                 break
-            [more], _ = self._complete_refusing(prompt + retry.keep, {**kwargs, "n": 1}, body, context, retry.keep)
+            fields = {**body, **({"logprobs": True} if self._want_logprobs and "logprobs" not in self._refused else {})}
+            try:
+                [more] = self._complete_once(
+                    prompt + retry.keep, {**kwargs, "n": 1, "extra_body": fields}, context, retry.keep
+                )
+            except BackendError as e:
+                if _blamed_field(e, fields) is None:
+                    raise
+                # Refusing this grammar says nothing about the first one: keep sending that.
+                log.warning("%s refused the grammar to go on from; the answer stays as it was: %s", self.provider, e)
+                break
             gen = _continued(gen, retry.keep, more)
             reasons.append(retry.reason)
         if reasons:

@@ -250,3 +250,25 @@ def test_a_run_whose_server_ignored_the_grammar_resumes(api_env: Any, tmp_path: 
     again = run_batch("proscript-script", "code", backend(), examples, out, concurrency=1, progress=False)
     assert (again.skipped, again.ok) == (2, 1)
     assert len(api_env.completion_requests()) == asked + 1
+
+
+def test_a_refused_grammar_to_go_on_from_keeps_the_answer_and_the_constraint(api_env: Any) -> None:
+    from dataclasses import replace
+
+    task = get_task("explagraphs")
+    fmt = task.formats["code"]
+    query = task.from_input({"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"})
+    triples = (("cars", "causes", "smoke"), ("smoke", "causes", "cars"), ("cars", "is a", "vehicle"))
+    cyclic = fmt.render(replace(query, triples=triples))[len(fmt.render_query(query)) :]
+
+    def answer_then_refuse_grammars(prompt: str) -> str:
+        api_env.reject_field("grammar")  # from the next request on
+        return cyclic
+
+    api_env.responder = answer_then_refuse_grammars
+    b = OpenAIBackend("fake-model", constrain=True, server_kind="llamacpp")
+    context = RequestContext(task=task.name, format="code", query=query)
+    [gen] = b.complete("x", GenerationParams(max_tokens=50), context)
+    assert gen.text == cyclic and "retried" not in (gen.raw or {}) and "warning" not in (gen.raw or {})
+    assert len(api_env.completion_requests()) == 2  # the answer, then the refused retry
+    assert "|constrain=" in b.signature()  # the first grammar was taken: still sent
