@@ -434,7 +434,8 @@ def _explagraph(dec: Decoder, fmt: Format, q: ExplaGraph, lim: Limits) -> ExplaG
     spans = {"belief": _spans(q.belief), "argument": _spans(q.argument)}
 
     def concepts(part: Sequence[str | None] = ()) -> list[str]:
-        return [c for t in triples for c in (t[0], t[2])] + [p for p in part if p]
+        # The triple under way's concepts, never its relation ("is a" is in many arguments).
+        return [c for t in triples for c in (t[0], t[2])] + [p for i, p in enumerate(part) if p and i != 1]
 
     def grounded(part: Sequence[str | None] = ()) -> bool:
         cs = concepts(part)

@@ -62,6 +62,7 @@ class RandomDecoder:
     def _value(self, spec: FreeSpec) -> str:
         pool = [w for w in WORDS + self.values[-3:] if w.strip() not in spec.forbidden]
         pool = [w for w in pool if not any(c in w for c in spec.banned + spec.stop)]
+        pool = [w for w in pool if not spec.max_words or len(w.split()) <= spec.max_words]
         value = self.rng.choice(pool)
         self.values.append(value)
         return value
@@ -116,6 +117,7 @@ def test_two_step_scripts_and_edge_prediction_keep_the_given_steps() -> None:
 
 
 def test_explagraphs_triples_use_the_fixed_relations_and_stay_acyclic(data_dir: Path) -> None:
+    from cocogen.metrics.explagraphs import structural_checks
     from cocogen.tasks.explagraphs import RELATIONS, structure_problems
 
     task = get_task("explagraphs")
@@ -127,6 +129,9 @@ def test_explagraphs_triples_use_the_fixed_relations_and_stay_acyclic(data_dir: 
         assert all(r in RELATIONS for _, r, _ in out.triples)
         assert len(set(out.triples)) == len(out.triples)
         assert structure_problems(out.triples) == []
+        # What the official evaluator checks holds by construction, whatever the model picks.
+        checks = structural_checks(["; ".join(t) for t in out.triples], graph.belief, graph.argument)
+        assert all(checks.values()), (checks, out.triples, graph.belief, graph.argument)
 
 
 def test_propara_places_are_spans_of_the_paragraph_never_the_participant_itself(data_dir: Path) -> None:
@@ -144,6 +149,38 @@ def test_propara_places_are_spans_of_the_paragraph_never_the_participant_itself(
                     continue
                 assert place in paragraph, (place, paragraph)
                 assert place not in {n.strip().lower() for n in name.split(";")}
+
+
+class IsADecoder:
+    """Always the relation "is a", the last concept offered, a new word where it writes one."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    @property
+    def budget_left(self) -> int:
+        return 400
+
+    def choose(self, options: Sequence[Option]) -> tuple[int, str | None]:
+        if options[-1].free is not None:
+            self.n += 1
+            return len(options) - 1, f"thing{self.n}"
+        for i, o in enumerate(options):
+            if o.text.endswith("; is a; "):
+                return i, None
+        return len(options) - 1, None
+
+
+def test_a_relation_in_the_argument_does_not_count_as_one_of_its_concepts() -> None:
+    """ "is a" is in "a zoo is a safe place": the graph still needs two concepts of the argument."""
+    from cocogen.metrics.explagraphs import structural_checks
+
+    task = get_task("explagraphs")
+    q = task.from_input({"belief": "Zoos keep wild animals.", "argument": "A zoo is a safe place.", "stance": "support"})
+    out = generate_graph(IsADecoder(), task.formats["text"], q, Limits(min_triples=3, max_triples=8))
+    assert isinstance(out, ExplaGraph) and all(r == "is a" for _, r, _ in out.triples)
+    checks = structural_checks(["; ".join(t) for t in out.triples], q.belief, q.argument)
+    assert all(checks.values()), (checks, out.triples)
 
 
 def test_edges_never_offered_twice_or_backwards_into_a_cycle() -> None:
