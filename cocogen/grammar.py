@@ -179,6 +179,17 @@ class Retry:
     grammar: str
     reason: str
 
+    def whole(self) -> str:
+        r"""A grammar for the whole completion: ``keep`` as it stands, then the rest (for a chat
+        reply, which cannot be continued, only asked again).
+
+        >>> Retry("(a; ", 'root ::= "b)"\n', "why").whole()
+        'root ::= "(a; " ("b)")\n'
+        """
+        first, _, rest = self.grammar.partition("\n")
+        body = first.removeprefix("root ::= ")
+        return f"root ::= {literal(self.keep)} ({body})\n{rest}" if self.keep else self.grammar
+
 
 @dataclass(frozen=True)
 class _EdgeShape:

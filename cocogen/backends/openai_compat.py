@@ -27,10 +27,9 @@ server that cannot take it, or rejects it, answers unconstrained, and the answer
 but silently ignores it: a completion answer that the grammar does not accept
 (:mod:`cocogen.gbnf`) gives it away.  A refused or ignored grammar is not sent again by
 the same backend, and its :meth:`~OpenAIBackend.signature` then stops saying
-``constrain``, so that the unconstrained answers are cached as what they are.  In
-completion mode, an answer that closes a cycle (which no grammar can forbid) is asked
-again from just before the faulty choice (``raw["retried"]`` says why), so that it
-parses clean.
+``constrain``, so that the unconstrained answers are cached as what they are.  An
+answer that closes a cycle (which no grammar can forbid) is asked again from just before
+the faulty choice (``raw["retried"]`` says why), so that it parses clean.
 """
 
 from __future__ import annotations
@@ -347,7 +346,7 @@ class OpenAIBackend:
             warned = warned or warned_more
             gens += got
         warning = warned or warning or self._ignored_warning(gens, extra, p)
-        if extra and self._resolved != "chat" and not any(k in self._refused for k in extra):
+        if extra and not any(k in self._refused for k in extra):
             gens = [self._ask_again_where_faulty(prompt, g, kwargs, context) for g in gens]
         if warning:
             gens = [dataclasses.replace(g, raw={**(g.raw or {}), "warning": warning}) for g in gens]
@@ -361,8 +360,10 @@ class OpenAIBackend:
         A grammar cannot forbid a concept or an edge that closes a cycle; the task finds the
         first one (:meth:`~cocogen.tasks.base.Task.grammar_retry`) and the server goes on
         from just before it, with a grammar that leaves that choice out: the model's next
-        choice there, as the local decoder's refusals give.  Completion mode only (a chat
-        reply cannot be continued).  The reasons go to ``raw["retried"]``.
+        choice there, as the local decoder's refusals give.  A completion goes on from the
+        prompt and the part that stands; a chat reply cannot be continued, so the same
+        question is asked again with a grammar that writes that part first
+        (:meth:`~cocogen.grammar.Retry.whole`).  The reasons go to ``raw["retried"]``.
         """
         from cocogen.tasks import get_task
 
@@ -373,21 +374,30 @@ class OpenAIBackend:
         reasons: list[str] = []
         while len(reasons) < _MAX_GRAMMAR_RETRIES and gen.finish_reason != "length":
             retry = task.grammar_retry(fmt_name, context.query, gen.text)
-            body = constraint_body(self._kind(), retry.grammar) if retry is not None else None
-            if retry is None or body is None:
+            if retry is None:
+                break
+            chat = self._resolved == "chat"
+            body = constraint_body(self._kind(), retry.whole() if chat else retry.grammar)
+            if body is None:
                 break
             fields = {**body, **({"logprobs": True} if self._want_logprobs and "logprobs" not in self._refused else {})}
+            asked = {**kwargs, "n": 1, "extra_body": fields}
             try:
-                [more] = self._complete_once(
-                    prompt + retry.keep, {**kwargs, "n": 1, "extra_body": fields}, context, retry.keep
-                )
+                if chat:
+                    [more] = self._complete_once(prompt, asked, context)
+                else:
+                    [more] = self._complete_once(prompt + retry.keep, asked, context, retry.keep)
             except BackendError as e:
                 if _blamed_field(e, fields) is None:
                     raise
                 # Refusing this grammar says nothing about the first one: keep sending that.
                 log.warning("%s refused the grammar to go on from; the answer stays as it was: %s", self.provider, e)
                 break
-            gen = _continued(gen, retry.keep, more)
+            if chat:
+                seconds = more.seconds + gen.seconds if more.seconds is not None and gen.seconds is not None else None
+                gen = dataclasses.replace(more, seconds=seconds)
+            else:
+                gen = _continued(gen, retry.keep, more)
             reasons.append(retry.reason)
         if reasons:
             gen = dataclasses.replace(gen, raw={**(gen.raw or {}), "retried": reasons})

@@ -127,6 +127,32 @@ def test_an_answer_that_closes_a_cycle_is_asked_again_from_before_the_faulty_con
     assert result.parse.clean and result.usage()["retried"] == ["(pollution; causes; cars) closes a cycle"]
 
 
+def test_a_chat_reply_that_closes_a_cycle_is_asked_again_with_its_good_part_written_first(api_env: Any) -> None:
+    """A chat reply cannot be continued: the same question goes again, the grammar writing the part that stands."""
+    from dataclasses import replace
+
+    from cocogen.gbnf import accepts
+
+    task = get_task("explagraphs")
+    fmt = task.formats["code"]
+    query = task.from_input({"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"})
+    head = fmt.render_query(query)
+    chain = (("cars", "causes", "smoke"), ("smoke", "causes", "pollution"))
+    cyclic = fmt.render(replace(query, triples=(*chain, ("pollution", "causes", "cars"))))[len(head) :]
+    fixed = fmt.render(replace(query, triples=(*chain, ("pollution", "causes", "acid rain"))))[len(head) :]
+    replies = iter([cyclic, fixed])
+    api_env.responder = lambda p: next(replies)  # the fake server puts it in a code fence of its reply
+    b = OpenAIBackend("fake-model", mode="chat", constrain=True, server_kind="llamacpp")
+    context = RequestContext(task=task.name, format="code", query=query)
+    [gen] = b.complete(head, GenerationParams(max_tokens=200), context)
+    first, again = api_env.completion_requests()
+    assert again.path.endswith("/chat/completions") and again.body["messages"] == first.body["messages"]
+    keep = task.grammar_retry("code", query, cyclic).keep
+    assert accepts(again.body["grammar"], fixed) and not accepts(again.body["grammar"], cyclic)
+    assert not accepts(again.body["grammar"], keep.replace("smoke", "fumes") + fixed[len(keep) :])  # written first
+    assert gen.text == fixed and (gen.raw or {})["retried"] == ["(pollution; causes; cars) closes a cycle"]
+
+
 def test_an_unconstrained_answer_is_not_asked_again(api_env: Any) -> None:
     from dataclasses import replace
 
