@@ -276,9 +276,10 @@ def test_fewshot_from_dataset_and_nearest(data_dir: Path) -> None:
     assert len(_titles(at)) == n + 2 and not at.error
     at.selectbox(key="fs_knn_src:explagraphs").set_value("train").run()
     at.button(key="fs_knn:explagraphs").click().run()
-    assert len(_titles(at)) == 8 and not at.error  # k nearest (the sidebar's k)
+    k = get_task("explagraphs").default_k  # the sidebar's k: each task's own
+    assert len(_titles(at)) == k and not at.error  # k nearest
     prompt = next(e for e in at.expander if e.label.startswith("Assembled prompt"))
-    assert "8 examples" in prompt.label
+    assert f"{k} examples" in prompt.label
 
 
 def test_fewshot_from_missing_dataset_is_a_short_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
