@@ -89,23 +89,31 @@ def test_the_cli_sends_the_grammar_to_a_server_of_the_kind_given(api_env: Any, c
     capsys.readouterr()
 
 
-def test_an_answer_that_closes_a_cycle_is_asked_again_from_before_the_faulty_concept(api_env: Any) -> None:
-    """The server follows the grammar but closes a cycle (no grammar can forbid one): the backend
-    asks it to go on from before the faulty concept, with a grammar that leaves that concept out."""
-    from dataclasses import replace
+# --- answers that close a cycle: asked again ----------------------------------------------------
 
-    from cocogen.gbnf import accepts
+CARS = {"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"}
+CHAIN = (("cars", "causes", "smoke"), ("smoke", "causes", "pollution"))
+
+
+def cars_answer(*triples: tuple[str, str, str]) -> tuple[Any, Any, str]:
+    """The ExplaGraphs code format, the CARS query, and the completion that writes ``triples``."""
+    from dataclasses import replace
 
     task = get_task("explagraphs")
     fmt = task.formats["code"]
-    query = task.from_input({"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"})
+    query = task.from_input(CARS)
+    return fmt, query, fmt.render(replace(query, triples=triples))[len(fmt.render_query(query)) :]
+
+
+def test_an_answer_that_closes_a_cycle_is_asked_again_from_before_the_faulty_concept(api_env: Any) -> None:
+    """The server follows the grammar but closes a cycle (no grammar can forbid one): the backend
+    asks it to go on from before the faulty concept, with a grammar that leaves that concept out."""
+    from cocogen.gbnf import accepts
+
+    task = get_task("explagraphs")
+    fmt, query, cyclic = cars_answer(*CHAIN, ("pollution", "causes", "cars"))
+    fixed = cars_answer(*CHAIN, ("pollution", "causes", "acid rain"))[2]
     head = fmt.render_query(query)
-    chain = (("cars", "causes", "smoke"), ("smoke", "causes", "pollution"))
-
-    def written(*triples: tuple[str, str, str]) -> str:
-        return fmt.render(replace(query, triples=(*chain, *triples)))[len(head) :]
-
-    cyclic, fixed = written(("pollution", "causes", "cars")), written(("pollution", "causes", "acid rain"))
     prompt = "<few-shot examples>\n" + head
     keep = task.grammar_retry("code", query, cyclic).keep
     api_env.responder = lambda p: fixed[len(keep) :] if p == prompt + keep else cyclic
@@ -129,17 +137,12 @@ def test_an_answer_that_closes_a_cycle_is_asked_again_from_before_the_faulty_con
 
 def test_a_chat_reply_that_closes_a_cycle_is_asked_again_with_its_good_part_written_first(api_env: Any) -> None:
     """A chat reply cannot be continued: the same question goes again, the grammar writing the part that stands."""
-    from dataclasses import replace
-
     from cocogen.gbnf import accepts
 
     task = get_task("explagraphs")
-    fmt = task.formats["code"]
-    query = task.from_input({"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"})
+    fmt, query, cyclic = cars_answer(*CHAIN, ("pollution", "causes", "cars"))
+    fixed = cars_answer(*CHAIN, ("pollution", "causes", "acid rain"))[2]
     head = fmt.render_query(query)
-    chain = (("cars", "causes", "smoke"), ("smoke", "causes", "pollution"))
-    cyclic = fmt.render(replace(query, triples=(*chain, ("pollution", "causes", "cars"))))[len(head) :]
-    fixed = fmt.render(replace(query, triples=(*chain, ("pollution", "causes", "acid rain"))))[len(head) :]
     replies = iter([cyclic, fixed])
     api_env.responder = lambda p: next(replies)  # the fake server puts it in a code fence of its reply
     b = OpenAIBackend("fake-model", mode="chat", constrain=True, server_kind="llamacpp")
@@ -154,14 +157,8 @@ def test_a_chat_reply_that_closes_a_cycle_is_asked_again_with_its_good_part_writ
 
 
 def test_an_unconstrained_answer_is_not_asked_again(api_env: Any) -> None:
-    from dataclasses import replace
-
     task = get_task("explagraphs")
-    fmt = task.formats["code"]
-    query = task.from_input({"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"})
-
-    triples = (("cars", "causes", "smoke"), ("smoke", "causes", "cars"), ("cars", "is a", "vehicle"))
-    cyclic = fmt.render(replace(query, triples=triples))[len(fmt.render_query(query)) :]
+    _, query, cyclic = cars_answer(("cars", "causes", "smoke"), ("smoke", "causes", "cars"), ("cars", "is a", "vehicle"))
     api_env.responder = lambda p: cyclic
     context = RequestContext(task=task.name, format="code", query=query)
     OpenAIBackend("fake-model", server_kind="llamacpp").complete("x", GenerationParams(max_tokens=50), context)
@@ -279,13 +276,8 @@ def test_a_run_whose_server_ignored_the_grammar_resumes(api_env: Any, tmp_path: 
 
 
 def test_a_refused_grammar_to_go_on_from_keeps_the_answer_and_the_constraint(api_env: Any) -> None:
-    from dataclasses import replace
-
     task = get_task("explagraphs")
-    fmt = task.formats["code"]
-    query = task.from_input({"belief": "Cars pollute.", "argument": "Cars make smoke.", "stance": "support"})
-    triples = (("cars", "causes", "smoke"), ("smoke", "causes", "cars"), ("cars", "is a", "vehicle"))
-    cyclic = fmt.render(replace(query, triples=triples))[len(fmt.render_query(query)) :]
+    _, query, cyclic = cars_answer(("cars", "causes", "smoke"), ("smoke", "causes", "cars"), ("cars", "is a", "vehicle"))
 
     def answer_then_refuse_grammars(prompt: str) -> str:
         api_env.reject_field("grammar")  # from the next request on
