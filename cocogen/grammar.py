@@ -381,7 +381,8 @@ def script_retry(fmt: Format, query: Script, completion: str, *, edge_slack: int
         ]
         if not found:
             return None  # the list ended (or this is not the grammar's text)
-        a, b = shape.pairs[max(found, key=lambda i: len(texts[i]))]
+        j = max(found, key=lambda i: len(texts[i]))
+        a, b = shape.pairs[j]
         if nx.has_path(kept, b, a) or kept.has_edge(a, b):
             rules = _Rules()
             _path_rules(rules, shape, query, edge_slack, visited | {a} if path else (), set(kept.edges))
@@ -393,7 +394,7 @@ def script_retry(fmt: Format, query: Script, completion: str, *, edge_slack: int
             return Retry(completion[:pos], rules.text(), f"step{a} -> step{b} {why}")
         kept.add_edge(a, b)
         visited |= {a, b}
-        pos, at = pos + len(texts[shape.pairs.index((a, b))]), b
+        pos, at = pos + len(texts[j]), b
     return None
 
 

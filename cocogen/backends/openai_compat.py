@@ -406,6 +406,8 @@ class OpenAIBackend:
     def _complete_once(
         self, prompt: str, kwargs: dict[str, Any], context: RequestContext | None, shown_prefix: str = ""
     ) -> list[Generation]:
+        """One request to the endpoint in use; ``shown_prefix``: the answer written before this
+        request (a retry's kept part), shown before it while streaming."""
         if self._resolved == "chat":
             return self._chat(prompt, kwargs, context)
         try:
@@ -418,18 +420,12 @@ class OpenAIBackend:
             raise
 
     def _complete_refusing(
-        self,
-        prompt: str,
-        kwargs: dict[str, Any],
-        extra: dict[str, Any],
-        context: RequestContext | None,
-        shown_prefix: str = "",
+        self, prompt: str, kwargs: dict[str, Any], extra: dict[str, Any], context: RequestContext | None
     ) -> tuple[list[Generation], str | None]:
         """One request with the optional fields (grammar, logprobs) this server has not refused.
 
         A 4xx that names one of them drops it for this backend's life and asks again;
-        the second element is then the one-sentence warning.  ``shown_prefix``: the part of
-        the answer written before this request, shown before it while streaming.
+        the second element is then the one-sentence warning.
         """
         warning = None
         while True:
@@ -438,7 +434,7 @@ class OpenAIBackend:
                 fields["logprobs"] = True
             try:
                 return self._complete_once(
-                    prompt, {**kwargs, "extra_body": fields} if fields else kwargs, context, shown_prefix
+                    prompt, {**kwargs, "extra_body": fields} if fields else kwargs, context
                 ), warning
             except BackendError as e:
                 blamed = _blamed_field(e, fields)
