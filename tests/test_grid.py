@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,6 @@ from cocogen.backends import make_backend
 from cocogen.cli import main
 from cocogen.errors import BackendError
 from cocogen.grid import (
-    GridProgress,
     GridSpec,
     bootstrap_ci,
     differing_rows,
@@ -115,12 +115,28 @@ def test_a_cancelled_grid_keeps_its_finished_cells_and_goes_on_from_there(data_d
     backend = make_backend("replay", task="explagraphs")
     cancel = threading.Event()
 
-    def stop_in_the_second_cell(p: GridProgress) -> None:
-        if p.cell_index == 1 and p.rows_done >= 1:
-            cancel.set()
+    class StopInTheSecondCell:
+        """The replay backend, and Stop pressed while the second cell's first answer is read.
 
-    first = run_grid(spec, backend, tmp_path, concurrency=1, on_progress=stop_in_the_second_cell, cancel=cancel)
+        Set from inside the request (not from a progress report, which the single worker
+        can outrun on a busy machine): the next example sees it before it starts.
+        """
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(backend, name)
+
+        def complete(self, *args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == 4:
+                cancel.set()
+            return backend.complete(*args, **kwargs)
+
+    first = run_grid(spec, StopInTheSecondCell(), tmp_path, concurrency=1, cancel=cancel)  # type: ignore[arg-type]
     assert len(first) == 2 and first[0].complete and not first[1].complete
+    assert first[1].ok == 1
     done = tmp_path / "explagraphs.code.k1.fixed.jsonl"
     stamp = (done.stat().st_mtime_ns, done.read_bytes())
     summary = summarize_grid(spec, tmp_path)
