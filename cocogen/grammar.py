@@ -61,7 +61,8 @@ __all__ = [
 
 # Part of the openai backend's signature when it constrains: bump when a grammar changes
 # what a server may answer, so cached answers of an older grammar are not reused.
-GRAMMAR_VERSION = 3  # 2: answers that close a cycle are asked again (Retry); 3: edge prediction as a path
+GRAMMAR_VERSION = 4  # 2: answers that close a cycle are asked again (Retry); 3: edge prediction as a path;
+# 4: an extra edge asked again may not close a cycle either
 
 # Markers every format writes verbatim (letters and digits only); distinct per value.
 _MARK = "Zq7M{}qZ"
@@ -305,7 +306,8 @@ def _path_rules(
     The path leaves the start step and joins a step not yet on it at every edge, the end
     step last (``n - 1`` edges in all); then up to ``edge_slack`` extra edges join any two
     steps, or the list ends.  ``visited`` steps are never joined again, ``have`` edges
-    never written again (what a :class:`Retry` has kept).  A path that comes back to a
+    never written as extras (what a :class:`Retry` has kept, and the edges that would
+    close a cycle with it).  A path that comes back to a
     step closes a cycle, which the grammar cannot see: :func:`script_retry` does.
     """
     from cocogen.constrained import script_ends
@@ -385,7 +387,9 @@ def script_retry(fmt: Format, query: Script, completion: str, *, edge_slack: int
         a, b = shape.pairs[j]
         if nx.has_path(kept, b, a) or kept.has_edge(a, b):
             rules = _Rules()
-            _path_rules(rules, shape, query, edge_slack, visited | {a} if path else (), set(kept.edges))
+            # Never again: the edges written, and any extra edge that would close a cycle with them.
+            barred = set(kept.edges) | {(x, y) for x, y in shape.pairs if nx.has_path(kept, y, x)}
+            _path_rules(rules, shape, query, edge_slack, visited | {a} if path else (), barred)
             state = f"p-{a}-{k}" if path else f"x-{k - (n - 1)}"
             if state not in rules:
                 return None

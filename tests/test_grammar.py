@@ -271,3 +271,28 @@ def test_every_grammar_asked_again_is_one_a_server_can_read(data_dir: object) ->
             assert accepts(retry.grammar, "", prefix=True)  # reads it: every named rule is defined
             assert not accepts(retry.grammar, text[len(retry.keep) :])
     assert asked >= 30
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-edge"].formats))
+def test_an_extra_edge_that_closes_a_cycle_is_asked_again_without_any_edge_that_would(fmt_name: str) -> None:
+    """After the path, the extras: asked again, no extra edge may close a cycle with what stands."""
+    import networkx as nx
+
+    task = get_task("proscript-edge")
+    base = first_example("proscript-edge")
+    query = task.query_of(base)
+    n = len(query.steps)
+    path = as_path(base, 0).edges
+    assert len(path) == n - 1
+    order = [path[0][0], *(b for _, b in path)]
+    back = (order[2], order[1])  # against the path's second step: a cycle of two edges
+    faulty = completion("proscript-edge", fmt_name, replace(base, edges=(*path, back)), query)
+    assert accepts(task.grammar(fmt_name, query), faulty)  # the grammar alone lets it through
+    retry = task.grammar_retry(fmt_name, query, faulty)
+    assert retry is not None and retry.reason == f"step{back[0]} -> step{back[1]} closes a cycle"
+    kept = nx.DiGraph(path)
+    for a, b in [(x, y) for x in range(n) for y in range(n) if x != y]:
+        text = completion("proscript-edge", fmt_name, replace(base, edges=(*path, (a, b))), query)
+        assert text.startswith(retry.keep)
+        closes = nx.has_path(kept, b, a) or kept.has_edge(a, b)
+        assert accepts(retry.grammar, text[len(retry.keep) :]) is not closes, (a, b)

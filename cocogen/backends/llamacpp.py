@@ -28,13 +28,14 @@ Settings: ``COCOGEN_GGUF`` (a GGUF file; default Gemma 3 270M from the
 from __future__ import annotations
 
 import bisect
+import contextlib
 import ctypes
 import functools
 import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,6 +141,34 @@ def _use_extra_buffers() -> bool:
     return not _cpu_has_amx()
 
 
+@contextlib.contextmanager
+def model_params_that_load_safely() -> Iterator[None]:
+    """While models load in this block: llama.cpp's extra buffer types off where they crash.
+
+    ``llama_cpp.Llama`` builds its model parameters from ``llama_model_default_params``
+    and exposes no switch for them, so the function is swapped for the duration of the
+    block (see :func:`_use_extra_buffers`).  Used for our own loads (under the load lock)
+    and to start llama-cpp-python's server in the tests on the same machines.
+    """
+    import llama_cpp.llama_cpp as lowlevel
+
+    if _use_extra_buffers():
+        yield
+        return
+    original = lowlevel.llama_model_default_params
+
+    def params_without_extra_buffers() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    lowlevel.llama_model_default_params = params_without_extra_buffers
+    try:
+        yield
+    finally:
+        lowlevel.llama_model_default_params = original
+
+
 _LOAD_LOCK = threading.Lock()
 _MODELS: dict[tuple[str, int, int], LocalModel] = {}
 _LOG_CALLBACK: Any = None
@@ -206,24 +235,13 @@ def _new_llama(path: Path, n_ctx: int, n_threads: int, n_batch: int) -> llama_cp
         logits_all=False,
         verbose=False,
     )
-    original = lowlevel.llama_model_default_params
-    if not _use_extra_buffers():
-        # Llama() builds its model parameters from this function and exposes no switch
-        # for them; swap it for the duration of the load (we hold _LOAD_LOCK).
-        def params_without_extra_buffers() -> Any:
-            params = original()
-            params.use_extra_bufts = False
-            return params
-
-        lowlevel.llama_model_default_params = params_without_extra_buffers
     try:
-        return llama_cpp.Llama(**kwargs)
+        with model_params_that_load_safely():
+            return llama_cpp.Llama(**kwargs)
     except ValueError as e:
         raise ConfigError(
             f"llama.cpp could not load {path}: {e}.", hint="Check that the file is a complete GGUF model."
         ) from None
-    finally:
-        lowlevel.llama_model_default_params = original
 
 
 # --- the engine --------------------------------------------------------------------------

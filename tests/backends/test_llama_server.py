@@ -73,8 +73,7 @@ def test_constrained_chat_gives_a_clean_graph_for_every_task(llama_server: str, 
     result = generate(task, None, INPUTS[task_name], b, spec=SPEC, params=params(task_name, max_tokens=200))
     assert b.mode == "chat"
     assert result.graph is not None and isinstance(result.graph, task.graph_type), result.completion
-    if task_name != "proscript-edge":  # edge prediction in chat can still close a cycle here: see issue 14's note
-        assert result.parse.clean, (result.completion, result.parse.problems)
+    assert result.parse.clean, (result.completion, result.parse.problems)
 
 
 def test_stop_sequences_are_honoured(llama_server: str) -> None:

@@ -184,10 +184,13 @@ def test_two_sessions_share_the_local_model_in_turn(app: Server) -> None:
         first, second = (browser.new_context(viewport={"width": 1500, "height": 1200}).new_page() for _ in range(2))
         for pg in (first, second):
             open_page(pg, f"{app.url}/playground", "Playground")  # the local model is the default backend
-        steps = first.get_by_role("spinbutton", name="Num steps")
-        steps.fill("30")  # a long answer: the second request surely arrives while it is written
-        steps.press("Enter")
-        wait_for_run(first)
+        for pg in (first, second):
+            # Long answers: the second request surely arrives while the first is written, and the second is
+            # still being written when its own Stop is pressed (a 7-step answer can end before the click lands).
+            steps = pg.get_by_role("spinbutton", name="Num steps")
+            steps.fill("30")
+            steps.press("Enter")
+            wait_for_run(pg)
         first.get_by_role("button", name="Generate").click()
         expect(first.get_by_text("Writing…")).to_be_visible(timeout=GENERATE_TIMEOUT_MS)  # it has the model
         second.get_by_role("button", name="Generate").click()
