@@ -27,7 +27,8 @@ The model is involved in two ways only (the :class:`Decoder` protocol):
 Constraints that keep the output clean beyond syntax are enforced the same way: an edge
 that would close a cycle, repeat an edge or point at itself is never offered; a concept
 that would close a cycle in an ExplaGraphs graph, or repeat a triple, is refused as a
-value.
+value; so is a step or concept copied word for word from one of the prompt's examples
+(:func:`copied_values`).
 
 Examples
 --------
@@ -62,6 +63,7 @@ __all__ = [
     "plan_explagraph",
     "plan_state_table",
     "check_supported",
+    "copied_values",
     "CONSTRAINTS_VERSION",
 ]
 
@@ -69,7 +71,7 @@ T = TypeVar("T")
 
 # Bump when the decoding procedure changes what is generated: it is part of the local
 # backend's signature, so cached completions of an older procedure are not reused.
-CONSTRAINTS_VERSION = 4
+CONSTRAINTS_VERSION = 5  # 5: no value copied from an example
 
 # A marker that every format writes unchanged (letters and digits only, so no escaping,
 # no case change in the values we put it in).
@@ -102,6 +104,13 @@ class FreeSpec:
     forbidden: frozenset[str] = frozenset()
     final: str = ""
     max_words: int = 0  # 0: no limit
+    min_words: int = 0  # words of two letters or more the value must have ("practice" is no step)
+    # Whole values refused like ``forbidden`` but which the value may extend: what the
+    # prompt's examples wrote (a small model copies a step of another script word for word).
+    shown: frozenset[str] = frozenset()
+    # Nor may the value be the first words of a ``forbidden`` one: a step that says an
+    # earlier step shortened ("buy a new tie", then "buy a new", "buy a").
+    no_shortening: bool = False
     # The characters a value is made of (a regex character class), e.g. "A-Za-z0-9 '";
     # empty: any text without a banned character.
     charset: str = ""
@@ -135,7 +144,8 @@ class Decoder(Protocol):
 
 @dataclass(frozen=True)
 class Limits:
-    """Lengths that keep a small model from running away; all counted in model tokens."""
+    """What keeps a small model on track: lengths (counted in model tokens) and the values
+    it may not copy from the prompt's examples."""
 
     step_tokens: int = 20  # one proScript step
     concept_tokens: int = 10  # one ExplaGraphs concept
@@ -146,6 +156,9 @@ class Limits:
     min_triples: int = 3  # ExplaGraphs asks for 3 to 8 edges per graph
     max_triples: int = 8
     reserve: int = 6  # optional parts (more edges, more triples) stop when fewer tokens remain
+    # Values of the prompt's examples that are not in the input (:func:`copied_values`):
+    # a step or concept may not be one of them word for word.
+    shown: frozenset[str] = frozenset()
 
 
 # --- text helpers ------------------------------------------------------------------------
@@ -220,10 +233,12 @@ def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
 
     A proScript script ends on its goal (92% of the dev scripts, and all our examples),
     so for the last step the model chooses between writing the goal and writing a step
-    of its own.  A step repeated word for word, or an earlier step extended, is a small
-    model looping: refused, so the model writes another.
+    of its own; before it, the goal is not a step.  A step repeated word for word, or an
+    earlier step (or the goal) extended or shortened, is a small model looping: refused,
+    so the model writes another.
     """
     n = q.num_steps
+    goal = " ".join(q.goal.split())
     steps: list[str] = []
     for i in range(n):
         filler = [_PLACEHOLDERS[0]] * (n - i - 1)
@@ -233,11 +248,13 @@ def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
             stop,
             _without(_STEP_BANNED, stop),
             max(1, min(lim.step_tokens, dec.budget_left)),
-            frozenset(steps),
+            frozenset(steps) | ({goal} if goal and i < n - 1 else set()),
             _STEP_FINAL,
             charset=_STEP_CHARS,
+            shown=lim.shown,
+            no_shortening=True,
+            min_words=2,  # 1 in 8,000 proScript dev steps is a single word
         )
-        goal = " ".join(q.goal.split())
         if i == n - 1 and n > 1 and goal and goal not in steps:
             done = replace(q, steps=(*steps, goal))
             as_goal = common_prefix(fmt.render(replace(done, edges=e)) for e in (((0, 1),), ((1, 0),)))
@@ -471,6 +488,7 @@ def _explagraph(dec: Decoder, fmt: Format, q: ExplaGraph, lim: Limits) -> ExplaG
                 frozenset(refused | set(RELATIONS)),
                 max_words=_CONCEPT_WORDS,
                 charset=_CONCEPT_CHARS,
+                shown=lim.shown,
             )
             closed: list[str] = []
             for where in ("belief", "argument"):
@@ -583,6 +601,61 @@ def _states(dec: Decoder, fmt: Format, q: StateTable, lim: Limits) -> StateTable
         grid[cell[0]][cell[1]] = fixed[idx] if idx < len(fixed) else _clean(value or "", spec)
     states = tuple(tuple(v if v is not None else ABSENT for v in row) for row in grid)
     return replace(q, states=states)
+
+
+# --- copies ------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _topic(text: str) -> set[str]:
+    """What a text is about, roughly: its words of four letters or more, but stop words, by
+    their first five letters ("movies" and "movie", "watching" and "watch" meet)."""
+    return {w[:5] for w in _WORD.findall(text.lower()) if len(w) >= 4 and w not in _STOPWORDS}
+
+
+def _subject(graph: Graph) -> str:
+    if isinstance(graph, Script):
+        return graph.goal
+    if isinstance(graph, ExplaGraph):
+        return f"{graph.belief} {graph.argument}"
+    return ""
+
+
+def copied_values(examples: Iterable[Graph], query: Graph) -> frozenset[str]:
+    """The steps and concepts of the ``examples`` about another subject than ``query``.
+
+    A small model copies them into an unrelated answer word for word ("write the address
+    on the envelope" to go to a festival, the steps of planting a tree to see an alligator:
+    9 % of its constrained steps, docs/benchmarks.md), so the planners refuse them as whole
+    values (:attr:`FreeSpec.shown`).  An example that shares a topic word with the query
+    may lend its steps ("preheat the oven" for banana muffins after banana bread: refusing
+    those cost a point of ROUGE-L), and a value the input itself contains stays allowed.
+
+    >>> tree = Script(goal="plant a tree", num_steps=2, steps=("dig a hole", "plant a tree"))
+    >>> sorted(copied_values([tree], Script(goal="see an alligator", num_steps=5)))
+    ['dig a hole', 'plant a tree']
+    >>> sorted(copied_values([tree], Script(goal="plant some flowers", num_steps=5)))  # planting too
+    []
+    """
+    given = f" {_words(_subject(query))} "
+    topic = _topic(_subject(query))
+    out: set[str] = set()
+    for graph in examples:
+        if isinstance(graph, Script):
+            values: Iterable[str] = graph.steps
+        elif isinstance(graph, ExplaGraph):
+            values = (c for h, _, t in graph.triples for c in (h, t))
+        else:
+            continue  # ProPara's places are spans of the paragraph already
+        if _topic(_subject(graph)) & topic:
+            continue
+        out |= {v for v in values if _words(v) and f" {_words(v)} " not in given}
+    return frozenset(out)
 
 
 # --- entry points ------------------------------------------------------------------------

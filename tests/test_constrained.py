@@ -24,6 +24,7 @@ from cocogen.constrained import (
     Unsupported,
     check_supported,
     common_prefix,
+    copied_values,
     generate_graph,
     split_at_hole,
 )
@@ -216,3 +217,42 @@ def test_helpers() -> None:
         split_at_hole("no marker here")
     assert common_prefix(["abc", "abd", "ab"]) == "ab"
     assert set(REGISTRY) == set(SPLITS)
+
+
+def test_values_of_examples_about_something_else_are_refused_as_copies() -> None:
+    tea = Script(goal="make a cup of tea", num_steps=3, steps=("boil water", "steep the tea bag", "make a cup of tea"))
+    card = Script(goal="mail a birthday card", num_steps=2, steps=("write the address", "mail a birthday card"))
+    query = Script(goal="make iced tea for the party", num_steps=4)
+    assert copied_values([tea, card], query) == {"write the address", "mail a birthday card"}  # tea lends its steps
+    cars = ExplaGraph(
+        belief="Cars pollute.", argument="Cars burn fuel.", stance="support",
+        triples=(("cars", "capable of", "burning fuel"), ("burning fuel", "causes", "pollution")),
+    )
+    school = ExplaGraph(
+        belief="School uniforms help.", argument="Uniforms save money.", stance="support",
+        triples=(("uniforms", "capable of", "saving money"), ("saving money", "is a", "help")),
+    )
+    about_trains = ExplaGraph(belief="Trains pollute less than cars.", argument="Trains burn less fuel.", stance="support")
+    # The cars example shares a topic word ("cars") with the trains query: its concepts may be used.
+    assert copied_values([cars, school], about_trains) == {"uniforms", "saving money", "help"}
+
+
+def test_the_planners_refuse_copies_the_goal_before_the_end_and_shortened_steps() -> None:
+    specs: list[FreeSpec] = []
+
+    class Recording(RandomDecoder):
+        def choose(self, options: Sequence[Option]) -> tuple[int, str | None]:
+            specs.extend(o.free for o in options if o.free is not None)
+            return super().choose(options)
+
+    lim = Limits(shown=frozenset({"write the address"}))
+    fmt = get_task("proscript-script").formats["code"]
+    generate_graph(Recording(0), fmt, Script(goal="make a cup of tea", num_steps=4), lim)
+    assert specs and all(sp.shown == lim.shown and sp.no_shortening for sp in specs)
+    assert all("make a cup of tea" in sp.forbidden for sp in specs[:3])  # the goal only as the last step
+    specs.clear()
+    fmt = get_task("explagraphs").formats["code"]
+    query = ExplaGraph(belief="Cars pollute.", argument="Cars burn fuel.", stance="support")
+    for seed in range(20):  # concepts are free once the graph holds enough of the belief and argument
+        generate_graph(Recording(seed), fmt, query, lim)
+    assert specs and all(sp.shown == lim.shown for sp in specs)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import os
 import re
@@ -734,7 +735,9 @@ class LocalModel:
         s: _Sampling,
     ) -> int:
         ids = np.flatnonzero(allowed)
-        forbidden = _norm_set(spec.forbidden)
+        forbidden = _norm_set(spec.forbidden) | _norm_set(spec.shown)
+        if spec.no_shortening:
+            forbidden |= _word_prefixes(_norm_set(spec.forbidden))
         so_far = _norm(bytes(out).decode("utf-8", errors="ignore"))
         if not so_far or so_far in forbidden:
             # Every token that ends the value here would end it on an empty or refused value.
@@ -753,8 +756,9 @@ class LocalModel:
                 continue
             if not finished:
                 return tok
-            value = _norm(text.decode("utf-8", errors="ignore"))
-            if value and value not in forbidden:
+            said = text.decode("utf-8", errors="ignore")
+            value = _norm(said)
+            if value and value not in forbidden and len(_LETTER_WORD.findall(said)) >= spec.min_words:
                 return tok
             ids = ids[ids != tok]  # a refused value: the model must write something else
         return tok
@@ -971,9 +975,14 @@ class LocalModel:
         return out.decode("utf-8", errors="replace"), finish, prompt_tokens
 
 
+_LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
+_POSSESSIVE = re.compile(r"'s\b")
+
+
 def _norm(value: str) -> str:
-    """A value as refusals compare it: words only, lower case (``"Boil water."`` = ``"boil water"``)."""
-    return " ".join(re.findall(r"\w+", value.lower()))
+    """A value as refusals compare it: words only, lower case, no possessive ``'s``
+    (``"Boil water."`` = ``"boil water"``; ``"the marathon's's"`` = ``"the marathon"``)."""
+    return " ".join(re.findall(r"\w+", _POSSESSIVE.sub("", value.lower())))
 
 
 def _loops(text: bytes, complete: bool) -> bool:
@@ -1018,6 +1027,15 @@ def _ends_sentence(text: bytes, final: str) -> bool:
 @functools.lru_cache(maxsize=256)
 def _norm_set(values: frozenset[str]) -> frozenset[str]:
     return frozenset(_norm(v) for v in values)
+
+
+def _word_prefixes(values: frozenset[str]) -> frozenset[str]:
+    """Every shorter run of first words of ``values`` (``"buy a new tie"``: ``"buy"``, ``"buy a"``, ``"buy a new"``)."""
+    out: set[str] = set()
+    for v in values:
+        words = v.split()
+        out.update(" ".join(words[:k]) for k in range(1, len(words)))
+    return frozenset(out)
 
 
 def _common_len(a: bytes, b: bytes) -> int:
@@ -1164,8 +1182,10 @@ class LlamaCppBackend:
         gens: list[Generation] = []
         for i in range(params.n):
             if plan is not None:
-                fmt, query, prefix, query_text = plan
-                gens.append(self._constrained(fmt, query, prefix, query_text, params, _seed(seed, i), live))
+                fmt, query, prefix, query_text, examples = plan
+                gens.append(
+                    self._constrained(fmt, query, prefix, query_text, params, _seed(seed, i), live, examples=examples)
+                )
             else:
                 gens.append(self._free(prompt, params, _seed(seed, i), live))
             if gens[-1].finish_reason == STOPPED:
@@ -1210,10 +1230,14 @@ class LlamaCppBackend:
                 f"Constrained decoding is not available with {self.model}: its tokenizer adds a space to every fragment.",
                 hint="Use the default model, or generate without constraints.",
             )
-        return self._constrained(f, query, prompt.prefix.encode("utf-8"), prompt.query_text, p, p.seed)
+        examples = tuple(ex.graph for ex in prompt.examples)
+        return self._constrained(f, query, prompt.prefix.encode("utf-8"), prompt.query_text, p, p.seed, examples=examples)
 
-    def _plan(self, prompt: str, context: RequestContext | None) -> tuple[Format, Graph, bytes, str] | None:
-        """Format, query, prompt prefix and query text for a constrained request, or ``None``."""
+    def _plan(
+        self, prompt: str, context: RequestContext | None
+    ) -> tuple[Format, Graph, bytes, str, tuple[Graph, ...]] | None:
+        """Format, query, prompt prefix, query text and the prompt's example graphs for a
+        constrained request, or ``None``."""
         if not self.constraints or context is None or context.query is None or context.task is None:
             return None
         if not self.local.fragments_ok:
@@ -1229,7 +1253,8 @@ class LlamaCppBackend:
             check_supported(fmt, context.query)
         except Unsupported:
             return None
-        return fmt, context.query, prompt[: len(prompt) - len(query_text)].encode("utf-8"), query_text
+        examples = tuple(ex.graph for ex in context.prompt.examples) if context.prompt is not None else ()
+        return fmt, context.query, prompt[: len(prompt) - len(query_text)].encode("utf-8"), query_text, examples
 
     def _sampling(self, params: GenerationParams, seed: int | None) -> _Sampling:
         return _Sampling(float(params.temperature), float(params.top_p), np.random.default_rng(seed))
@@ -1243,9 +1268,14 @@ class LlamaCppBackend:
         params: GenerationParams,
         seed: int | None,
         live: LiveText | None = None,
+        *,
+        examples: Sequence[Graph] = (),
     ) -> Generation:
-        from cocogen.constrained import generate_graph
+        """One constrained answer; ``examples``: the prompt's example graphs, whose values the
+        model may not copy word for word (:func:`~cocogen.constrained.copied_values`)."""
+        from cocogen.constrained import copied_values, generate_graph
 
+        limits = dataclasses.replace(self.limits, shown=copied_values(examples, query))
         model = self.local
         with model.lock:
             t0 = time.perf_counter()
@@ -1257,7 +1287,7 @@ class LlamaCppBackend:
                 model.start(prefix + query_text.encode("utf-8"))
                 prompt_tokens = len(model._toks)
                 dec = _Decoder(model, prefix, self._sampling(params, seed), params.max_tokens)
-                graph = generate_graph(dec, fmt, query, self.limits)
+                graph = generate_graph(dec, fmt, query, limits)
                 text = fmt.render(graph)[len(query_text) :]
                 finish = "length" if dec.budget_left == 0 or model.counters.truncated_values else "stop"
             except _Stopped:

@@ -5,7 +5,9 @@ matter, with the app's default prompt (8 fixed few-shot examples, greedy):
 
 - a value begins with the token the model would write freely after the program's text
   (token healing), not with a digit after a lone space;
-- no value repeats an earlier one or loops on a phrase, none is degenerate;
+- no value repeats an earlier one or loops on a phrase, none is degenerate, none is copied
+  from an example about something else; no step is an earlier one shortened, nor the goal
+  before the last step;
 - ExplaGraphs answers pass the official structural checks by construction.
 """
 
@@ -20,7 +22,7 @@ import pytest
 from cocogen.backends import make_backend
 from cocogen.backends.base import GenerationParams
 from cocogen.backends.llamacpp import LlamaCppBackend, _Sampling
-from cocogen.constrained import FreeSpec
+from cocogen.constrained import FreeSpec, copied_values
 from cocogen.metrics.explagraphs import bracket_string, official_edges, structural_checks
 from cocogen.pipeline import Result, generate
 from cocogen.prompts import build_prompt
@@ -99,7 +101,7 @@ def test_proscript_text_baseline_writes_sentences_not_numbers(backend: LlamaCppB
 
 
 @pytest.mark.parametrize("task", list(SPLITS))
-def test_constrained_values_are_neither_repeated_nor_degenerate(
+def test_constrained_values_are_neither_repeated_nor_degenerate_nor_copied(
     backend: LlamaCppBackend, data_dir: Path, task: str
 ) -> None:
     min_words = 2 if task == "proscript-script" else 1
@@ -107,6 +109,9 @@ def test_constrained_values_are_neither_repeated_nor_degenerate(
         assert r.parse.clean, (ex.id, r.completion)
         values = _values(task, r.graph)
         assert values or task == "propara", ex.id  # a grid may say "absent" and "unknown" only
+        # Word for word from an example about something else (copied_values' own tests say which).
+        shown = {_norm(v) for v in copied_values([e.graph for e in r.prompt.examples], ex.graph)}
+        assert not [v for v in values if _norm(v) in shown], (ex.id, values)
         for v in values:
             assert len(_LETTER_WORD.findall(v)) >= min_words, (ex.id, v)
             words = _norm(v).split()
@@ -115,6 +120,10 @@ def test_constrained_values_are_neither_repeated_nor_degenerate(
         if task != "propara":  # a ProPara location recurs over time by nature
             normed = [_norm(v) for v in values]
             assert len(normed) == len(set(normed)), (ex.id, values)
+        if task == "proscript-script":  # nor an earlier step shortened ("buy a new tie", "buy a new")
+            for i, v in enumerate(normed):
+                assert not any(f"{w} ".startswith(f"{v} ") for w in normed[:i]), (ex.id, values)
+            assert _norm(r.graph.goal) not in normed[:-1], (ex.id, values)  # type: ignore[union-attr]  # the goal comes last
 
 
 def test_explagraphs_answers_are_structurally_correct_by_construction(backend: LlamaCppBackend, data_dir: Path) -> None:
