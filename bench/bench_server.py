@@ -58,15 +58,17 @@ SERVERS = ("llama-cpp-python", "llama-server")
 
 def server_command(server: str, binary: str | None, port: int, threads: int, n_ctx: int) -> list[str]:
     """The command that serves the bundled model on ``127.0.0.1:port``."""
-    from cocogen.backends.llamacpp import default_model_path
+    from cocogen.backends.llamacpp import default_model_path, use_extra_buffers
 
     model = str(default_model_path())
     if server == "llama-server":
         if not binary or not Path(binary).is_file():
             raise SystemExit("--server llama-server needs --server-bin, the path of a built llama-server.")
         cmd = [binary, "--model", model, "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
+        cmd += [] if use_extra_buffers() else ["--no-repack"]  # its AMX buffers crash in some VMs
         return cmd + ["--threads-batch", str(threads), "--ctx-size", str(n_ctx), "--parallel", "1", "--no-webui"]
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model]
+    # llama-cpp-python's server, with the extra buffers off where they crash (as the local backend loads).
+    cmd = [sys.executable, "-m", "cocogen.backends.llama_server", "--model", model]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads)]
     return cmd + ["--n_threads_batch", str(threads), "--n_ctx", str(n_ctx), "--verbose", "False"]
 

@@ -55,11 +55,11 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    cmd = [sys.executable, "-m", "tests.llama_server_main", "--model", str(model), "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "cocogen.backends.llama_server", "--model", str(model), "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", "4096"]
     cmd += ["--chat_format", "gemma"]  # else llama-cpp-python falls back to Llama 2's [INST] <<SYS>> template
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
 
     def answers() -> bool:

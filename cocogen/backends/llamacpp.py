@@ -128,7 +128,7 @@ def _cpu_has_amx() -> bool:
     return False
 
 
-def _use_extra_buffers() -> bool:
+def use_extra_buffers() -> bool:
     """Whether llama.cpp may repack weights into its AMX/"extra" buffer types.
 
     On CPUs that report AMX, llama.cpp's AMX matrix multiply crashes (SIGSEGV in
@@ -148,12 +148,12 @@ def model_params_that_load_safely() -> Iterator[None]:
 
     ``llama_cpp.Llama`` builds its model parameters from ``llama_model_default_params``
     and exposes no switch for them, so the function is swapped for the duration of the
-    block (see :func:`_use_extra_buffers`).  Used for our own loads (under the load lock)
+    block (see :func:`use_extra_buffers`).  Used for our own loads (under the load lock)
     and to start llama-cpp-python's server in the tests on the same machines.
     """
     import llama_cpp.llama_cpp as lowlevel
 
-    if _use_extra_buffers():
+    if use_extra_buffers():
         yield
         return
     original = lowlevel.llama_model_default_params
