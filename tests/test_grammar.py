@@ -13,6 +13,7 @@ import pytest
 
 from cocogen.gbnf import accepts
 from cocogen.tasks import REGISTRY, get_task
+from cocogen.tasks.base import Task
 from cocogen.types import ExplaGraph, Graph, Script, StateTable
 
 CELLS = [(t, f) for t in REGISTRY for f in REGISTRY[t].formats]
@@ -214,14 +215,19 @@ def test_a_clean_or_foreign_completion_needs_no_retry() -> None:
     assert get_task("propara").grammar_retry("code", get_task("propara").fewshot()[0].graph, "x") is None
 
 
-@pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-edge"].formats))
-def test_an_edge_that_closes_a_cycle_is_asked_again_without_the_steps_the_path_has_seen(fmt_name: str) -> None:
+def edge_path_example() -> tuple[Task, Script, Script, tuple[tuple[int, int], ...], list[int]]:
+    """The first edge-prediction example, its query, its path (:func:`as_path`) and the steps in path order."""
     task = get_task("proscript-edge")
     base = first_example("proscript-edge")
-    query = task.query_of(base)
+    path = as_path(base, 0).edges
+    assert len(path) == len(base.steps) - 1
+    return task, base, task.query_of(base), path, [path[0][0], *(b for _, b in path)]
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-edge"].formats))
+def test_an_edge_that_closes_a_cycle_is_asked_again_without_the_steps_the_path_has_seen(fmt_name: str) -> None:
+    task, base, query, path, order = edge_path_example()
     n = len(query.steps)
-    path = base.edges[: n - 1]
-    order = [path[0][0], *(b for _, b in path)]
     d, x1, x2 = order[:3]
     # The path comes back to x1 from x2, then goes on and leaves out the step before the goal.
     walk = [d, x1, x2, x1, *order[3 : n - 2], order[-1]]
@@ -278,13 +284,8 @@ def test_an_extra_edge_that_closes_a_cycle_is_asked_again_without_any_edge_that_
     """After the path, the extras: asked again, no extra edge may close a cycle with what stands."""
     import networkx as nx
 
-    task = get_task("proscript-edge")
-    base = first_example("proscript-edge")
-    query = task.query_of(base)
+    task, base, query, path, order = edge_path_example()
     n = len(query.steps)
-    path = as_path(base, 0).edges
-    assert len(path) == n - 1
-    order = [path[0][0], *(b for _, b in path)]
     back = (order[2], order[1])  # against the path's second step: a cycle of two edges
     faulty = completion("proscript-edge", fmt_name, replace(base, edges=(*path, back)), query)
     assert accepts(task.grammar(fmt_name, query), faulty)  # the grammar alone lets it through
