@@ -122,7 +122,9 @@ if quality is not None:
         "Constrained decoding (the default) writes the format's fixed code itself and lets the model choose the "
         "rest, so every answer parses. ExplaGraphs structural correctness (StCA counts it) holds **by "
         "construction**: the decoder only offers connected, acyclic graphs of 3–8 triples whose concepts include "
-        "words of the belief and the argument — a guarantee of the decoder, not the model's reasoning. For the "
+        "words of the belief and the argument — a guarantee of the decoder, not the model's reasoning. It also "
+        "refuses what a tiny model gets wrong — a step repeated or shortened, the goal too early, a step or concept "
+        "copied word for word from an example about something else — and the model writes its next choice. For the "
         "paper's quality, point the app at a real model server in the sidebar, or replay the recorded Codex "
         "outputs (Inspect)."
     )
