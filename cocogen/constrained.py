@@ -28,7 +28,7 @@ Constraints that keep the output clean beyond syntax are enforced the same way: 
 that would close a cycle, repeat an edge or point at itself is never offered; a concept
 that would close a cycle in an ExplaGraphs graph, or repeat a triple, is refused as a
 value; so is a step or concept copied word for word from one of the prompt's examples
-(:func:`copied_values`).
+about something else (:func:`copied_values`).
 
 Examples
 --------
@@ -71,7 +71,7 @@ T = TypeVar("T")
 
 # Bump when the decoding procedure changes what is generated: it is part of the local
 # backend's signature, so cached completions of an older procedure are not reused.
-CONSTRAINTS_VERSION = 5  # 5: no value copied from an example
+CONSTRAINTS_VERSION = 5  # 5: no copy from an unrelated example, no shortened step, no early goal
 
 # A marker that every format writes unchanged (letters and digits only, so no escaping,
 # no case change in the values we put it in).
@@ -105,8 +105,8 @@ class FreeSpec:
     final: str = ""
     max_words: int = 0  # 0: no limit
     min_words: int = 0  # words of two letters or more the value must have ("practice" is no step)
-    # Whole values refused like ``forbidden`` but which the value may extend: what the
-    # prompt's examples wrote (a small model copies a step of another script word for word).
+    # Whole values refused like ``forbidden`` but which the value may extend: what unrelated
+    # few-shot examples wrote (a small model copies a step of another script word for word).
     shown: frozenset[str] = frozenset()
     # Nor may the value be the first words of a ``forbidden`` one: a step that says an
     # earlier step shortened ("buy a new tie", then "buy a new", "buy a").
@@ -156,8 +156,8 @@ class Limits:
     min_triples: int = 3  # ExplaGraphs asks for 3 to 8 edges per graph
     max_triples: int = 8
     reserve: int = 6  # optional parts (more edges, more triples) stop when fewer tokens remain
-    # Values of the prompt's examples that are not in the input (:func:`copied_values`):
-    # a step or concept may not be one of them word for word.
+    # Values of the prompt's examples about something else (:func:`copied_values`): a step
+    # or concept may not be one of them word for word.
     shown: frozenset[str] = frozenset()
 
 
