@@ -618,21 +618,15 @@ def _topic(text: str) -> set[str]:
     return {w[:5] for w in _WORD.findall(text.lower()) if len(w) >= 4 and w not in _STOPWORDS}
 
 
-def _subject(graph: Graph) -> str:
-    if isinstance(graph, Script):
-        return graph.goal
-    if isinstance(graph, ExplaGraph):
-        return f"{graph.belief} {graph.argument}"
-    return ""
-
-
 def copied_values(examples: Iterable[Graph], query: Graph) -> frozenset[str]:
     """The steps and concepts of the ``examples`` about another subject than ``query``.
 
     A small model copies them into an unrelated answer word for word ("write the address
     on the envelope" to go to a festival, the steps of planting a tree to see an alligator:
     9 % of its constrained steps, docs/benchmarks.md), so the planners refuse them as whole
-    values (:attr:`FreeSpec.shown`).  An example that shares a topic word with the query
+    values (:attr:`FreeSpec.shown`); the task says which values are written freely
+    (:meth:`~cocogen.tasks.base.Task.free_values`) and what an input is about
+    (:meth:`~cocogen.tasks.base.Task.subject`).  An example that shares a topic word with the query
     may lend its steps ("preheat the oven" for banana muffins after banana bread: refusing
     those cost a point of ROUGE-L), and a value the input itself contains stays allowed.
 
@@ -642,19 +636,19 @@ def copied_values(examples: Iterable[Graph], query: Graph) -> frozenset[str]:
     >>> sorted(copied_values([tree], Script(goal="plant some flowers", num_steps=5)))  # planting too
     []
     """
-    given = f" {_words(_subject(query))} "
-    topic = _topic(_subject(query))
+    from cocogen.tasks.base import task_for_graph
+
+    try:
+        task = task_for_graph(query)
+    except TypeError:
+        return frozenset()
+    given = f" {_words(task.subject(query))} "
+    topic = _topic(task.subject(query))
     out: set[str] = set()
     for graph in examples:
-        if isinstance(graph, Script):
-            values: Iterable[str] = graph.steps
-        elif isinstance(graph, ExplaGraph):
-            values = (c for h, _, t in graph.triples for c in (h, t))
-        else:
-            continue  # ProPara's places are spans of the paragraph already
-        if _topic(_subject(graph)) & topic:
+        if _topic(task.subject(graph)) & topic:
             continue
-        out |= {v for v in values if _words(v) and f" {_words(v)} " not in given}
+        out |= {v for v in task.free_values(graph) if _words(v) and f" {_words(v)} " not in given}
     return frozenset(out)
 
 

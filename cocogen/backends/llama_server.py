@@ -8,10 +8,10 @@ switch for them).  The tests and ``bench/bench_server.py`` start it this way.
 
 from __future__ import annotations
 
-import runpy
-
 from cocogen.backends.llamacpp import model_params_that_load_safely
 
 if __name__ == "__main__":
+    from llama_cpp.server.__main__ import main  # reads sys.argv as `python -m llama_cpp.server` does
+
     with model_params_that_load_safely():  # the server loads its model before it serves
-        runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+        main()

@@ -314,6 +314,16 @@ class Task(Protocol):
         """
         ...
 
+    def free_values(self, graph: Graph) -> list[str]:
+        """The texts a model writes freely in an answer (proScript steps, ExplaGraphs concepts):
+        what the local decoder refuses to copy from an unrelated example (:func:`cocogen.constrained.copied_values`).
+        Empty where the values are chosen, not written (ProPara's places are spans of the paragraph)."""
+        ...
+
+    def subject(self, graph: Graph) -> str:
+        """What a graph's input is about, in words (a goal; a belief and its argument)."""
+        ...
+
     def element_keys(self, graph: Graph) -> list[str]:
         """The elements of an answer the model wrote (steps, edges, triples, cells), by stable key.
 
@@ -370,6 +380,12 @@ class TaskBase:
 
     def grammar_retry(self, format_name: str, query: Graph, completion: str) -> Retry | None:
         return None
+
+    def free_values(self, graph: Graph) -> list[str]:
+        return []
+
+    def subject(self, graph: Graph) -> str:
+        return ""
 
     def element_keys(self, graph: Graph) -> list[str]:
         return []

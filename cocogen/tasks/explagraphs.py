@@ -1237,6 +1237,13 @@ class ExplaGraphsTask(TaskBase):
 
         return explagraph_retry(get_format(self, format_name), _check_graph(query), completion, RELATIONS)
 
+    def free_values(self, graph: Graph) -> list[str]:
+        return [c for h, _, t in _check_graph(graph).triples for c in (h, t)]
+
+    def subject(self, graph: Graph) -> str:
+        g = _check_graph(graph)
+        return f"{g.belief} {g.argument}"
+
     def element_keys(self, graph: Graph) -> list[str]:
         """``head; relation; tail`` for each triple."""
         return [_triple_key(t) for t in _check_graph(graph).triples]

@@ -1420,6 +1420,12 @@ class _ProscriptTask(TaskBase):
 
         return script_retry(get_format(self, format_name), self.query_of(_as_script(query, "the query")), completion)
 
+    def free_values(self, graph: Graph) -> list[str]:
+        return list(_as_script(graph, "the graph").steps)
+
+    def subject(self, graph: Graph) -> str:
+        return _as_script(graph, "the graph").goal
+
     def element_keys(self, graph: Graph) -> list[str]:
         """``step3`` for each step the model wrote (script generation only), ``step0 -> step3`` for each edge."""
         s = _as_script(graph, "the graph")
