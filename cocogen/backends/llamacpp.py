@@ -735,9 +735,7 @@ class LocalModel:
         s: _Sampling,
     ) -> int:
         ids = np.flatnonzero(allowed)
-        forbidden = _norm_set(spec.forbidden) | _norm_set(spec.shown)
-        if spec.no_shortening:
-            forbidden |= _word_prefixes(_norm_set(spec.forbidden))
+        forbidden = _refused_values(spec)
         so_far = _norm(bytes(out).decode("utf-8", errors="ignore"))
         if not so_far or so_far in forbidden:
             # Every token that ends the value here would end it on an empty or refused value.
@@ -1027,6 +1025,14 @@ def _ends_sentence(text: bytes, final: str) -> bool:
 @functools.lru_cache(maxsize=256)
 def _norm_set(values: frozenset[str]) -> frozenset[str]:
     return frozenset(_norm(v) for v in values)
+
+
+@functools.lru_cache(maxsize=64)
+def _refused_values(spec: FreeSpec) -> frozenset[str]:
+    """The values (as :func:`_norm` writes them) a value of ``spec`` may not end on; once per
+    spec, not at every sampled token."""
+    forbidden = _norm_set(spec.forbidden)
+    return forbidden | _norm_set(spec.shown) | (_word_prefixes(forbidden) if spec.no_shortening else frozenset())
 
 
 def _word_prefixes(values: frozenset[str]) -> frozenset[str]:
