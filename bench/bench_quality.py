@@ -26,7 +26,10 @@ wrote (proScript steps, ExplaGraphs concepts, ProPara locations):
 - **latency** — median seconds in the model per row (warm: the few-shot prefix stays in
   llama.cpp's KV cache when selection is fixed).
 
-proScript edge prediction also gets the no-model baseline "chain" (step0 → step1 → …, in
+proScript script generation also gets the control "free-goal": the free answers with their
+last step replaced by the goal (the constrained decoder writes that step itself, as every
+proScript script ends on its goal), so the decoder's own effect on the steps can be read
+apart from that frame.  proScript edge prediction also gets the no-model baseline "chain" (step0 → step1 → …, in
 the order the steps are given), so its F1 can be read against what no reasoning gives;
 ExplaGraphs and ProPara get "codex", the paper's recorded code-davinci-002 outputs for the
 same rows (replayed, code format), so the tiny model is read against the paper's.
@@ -155,6 +158,24 @@ def _chain_run(task: Any, fmt: Any, rows: Sequence[Any], out: Path) -> None:
     from cocogen.runs import run_batch
 
     run_batch(task, fmt, ChainBackend(), rows, out, params=GenerationParams(), progress=False, concurrency=1)
+
+
+def _goal_last_run(task: Any, fmt: Any, free: Path, out: Path) -> None:
+    """The free answers of ``free`` with each script's last step replaced by its goal."""
+    from dataclasses import replace
+
+    from cocogen.types import Script
+
+    lines = []
+    for line in free.read_text().splitlines():
+        rec = json.loads(line)
+        graph = rec.get("graph")
+        if rec.get("kind") == "example" and graph and graph.get("steps"):
+            g = Script.from_dict(graph)
+            g = replace(g, steps=(*g.steps[:-1], g.goal))
+            rec = {**rec, "graph": g.to_dict(), "completion": fmt.render(g)[len(rec["query_text"]) :]}
+        lines.append(json.dumps(rec) + "\n")
+    out.write_text("".join(lines))
 
 
 def run_cell(
@@ -313,9 +334,16 @@ def main(argv: list[str] | None = None) -> int:
                     cell_modes.append("chain")
                 if task.recorded_outputs and fmt_name == "code" and "codex" not in modes:
                     cell_modes.append("codex")
+                if task.name == "proscript-script" and "free" in modes and "free-goal" not in modes:
+                    cell_modes.append("free-goal")
                 for mode in cell_modes:
                     out = out_dir / f"{task.name}.{fmt_name}.{mode}.jsonl"
-                    if args.score_only:
+                    if mode == "free-goal":
+                        free = out_dir / f"{task.name}.{fmt_name}.free.jsonl"
+                        if not free.exists():
+                            continue
+                        _goal_last_run(task, fmt, free, out)
+                    elif args.score_only:
                         if not out.exists():
                             continue
                     else:

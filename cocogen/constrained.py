@@ -71,7 +71,7 @@ T = TypeVar("T")
 
 # Bump when the decoding procedure changes what is generated: it is part of the local
 # backend's signature, so cached completions of an older procedure are not reused.
-CONSTRAINTS_VERSION = 5  # 5: no copy from an unrelated example, no shortened step, no early goal
+CONSTRAINTS_VERSION = 6  # 6: a script ends on its goal, no stuttering word; 5: no copy from an unrelated example, no shortened step, no early goal
 
 # A marker that every format writes unchanged (letters and digits only, so no escaping,
 # no case change in the values we put it in).
@@ -229,18 +229,23 @@ _STEP_CHARS = "A-Za-z0-9 ,.'!?&/-"  # a step is a plain English phrase
 
 
 def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
-    """The steps, one free value each; the last one may also be the goal itself.
+    """The steps, one free value each, and the goal itself as the last one.
 
-    A proScript script ends on its goal (92% of the dev scripts, and all our examples),
-    so for the last step the model chooses between writing the goal and writing a step
-    of its own; before it, the goal is not a step.  A step repeated word for word, or an
-    earlier step (or the goal) extended or shortened, is a small model looping: refused,
-    so the model writes another.
+    Every proScript script holds its goal as its final event (all 1,085 dev scripts: the
+    dataset adds it, as it adds "decided to ...", to the steps people wrote), and so do
+    our examples: the last step is the goal, written by the program as a ``def`` line is.
+    Left to choose, Gemma 3 270M ends on the goal in 8 of 50 dev scripts, because it does
+    not count steps (decoding freely: in none).  Before the last step the goal is not a
+    step.  A step repeated word for word, or an earlier step (or the goal) extended or
+    shortened, is a small model looping: refused, so the model writes another.
     """
     n = q.num_steps
     goal = " ".join(q.goal.split())
     steps: list[str] = []
     for i in range(n):
+        if i == n - 1 and n > 1 and goal:
+            steps.append(goal)
+            break
         filler = [_PLACEHOLDERS[0]] * (n - i - 1)
         g = replace(q, steps=(*steps, HOLE, *filler), edges=((0, 1),) if n > 1 else ())
         pre, stop = split_at_hole(fmt.render(g))
@@ -255,14 +260,12 @@ def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
             no_shortening=True,
             min_words=2,  # 1 in 8,000 proScript dev steps is a single word
         )
-        if i == n - 1 and n > 1 and goal and goal not in steps:
-            done = replace(q, steps=(*steps, goal))
-            as_goal = common_prefix(fmt.render(replace(done, edges=e)) for e in (((0, 1),), ((1, 0),)))
-            idx, value = dec.choose([Option(as_goal), Option(pre, spec)])
-            steps.append(goal if idx == 0 else _clean(value or "", spec))
-        else:
-            steps.append(_clean(dec.choose([Option(pre, spec)])[1] or "", spec))
+        steps.append(_clean(dec.choose([Option(pre, spec)])[1] or "", spec))
     return replace(q, num_steps=n, steps=tuple(steps), edges=())
+
+
+def _norm_step(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".")
 
 
 def _reaches(adj: Mapping[T, set[T]], src: T, dst: T) -> bool:
@@ -290,8 +293,8 @@ def script_ends(g: Script, forward: bool) -> tuple[int | None, int | None]:
     if forward:
         return 0, n - 1
     decided = [i for i, s in enumerate(g.steps) if s.strip().lower().startswith("decided")]
-    goal = " ".join(g.goal.lower().split()).rstrip(".")
-    sinks = [i for i, s in enumerate(g.steps) if " ".join(s.lower().split()).rstrip(".") == goal]
+    goal = _norm_step(g.goal)
+    sinks = [i for i, s in enumerate(g.steps) if _norm_step(s) == goal]
     source = decided[0] if len(decided) == 1 else None
     sink = sinks[0] if len(sinks) == 1 and sinks != decided else None
     return source, sink

@@ -5,8 +5,8 @@ answer hole by hole, a server (llama.cpp's, vLLM's) can only be handed a grammar
 front.  So the grammar here fixes the *structure* of the completion, the part after
 ``fmt.render_query(query)``, and leaves the values to the model:
 
-- proScript script generation: exactly the asked number of steps, each a plain phrase;
-  then ``n - 1`` to ``n - 1 + slack`` forward edges, written in increasing (target,
+- proScript script generation: exactly the asked number of steps, each a plain phrase
+  but the last, which is the goal (every proScript script ends on it); then ``n - 1`` to ``n - 1 + slack`` forward edges, written in increasing (target,
   source) order, so none is repeated and the order has no cycle.
 - proScript edge prediction (the steps given, shuffled): as the local decoder does, a
   path from the step that states the decision to the goal step, each edge joining the
@@ -61,8 +61,8 @@ __all__ = [
 
 # Part of the openai backend's signature when it constrains: bump when a grammar changes
 # what a server may answer, so cached answers of an older grammar are not reused.
-GRAMMAR_VERSION = 4  # 2: answers that close a cycle are asked again (Retry); 3: edge prediction as a path;
-# 4: an extra edge asked again may not close a cycle either
+GRAMMAR_VERSION = 5  # 2: answers that close a cycle are asked again (Retry); 3: edge prediction as a path;
+# 4: an extra edge asked again may not close a cycle either; 5: a generated script ends on its goal
 
 # Markers every format writes verbatim (letters and digits only); distinct per value.
 _MARK = "Zq7M{}qZ"
@@ -210,8 +210,11 @@ def _edge_shape(fmt: Format, query: Script) -> _EdgeShape | None:
     if n < 3:
         return None  # too few steps to learn how the format writes its edge list
     given = bool(query.steps)
-    marks = [_MARK.format(f"s{i}") for i in range(n)]
-    graph = replace(query, num_steps=n, steps=query.steps if given else tuple(marks), edges=())
+    goal = " ".join(query.goal.split())
+    # A generated script ends on its goal, as the local decoder writes it; the model writes the rest.
+    marks = [_MARK.format(f"s{i}") for i in range(n - 1 if goal else n)]
+    written = tuple(marks) + ((goal,) if goal else ())
+    graph = replace(query, num_steps=n, steps=query.steps if given else written, edges=())
     head_q = fmt.render_query(query)
     pairs = sorted(
         ((a, b) for a in range(n) for b in range(n) if a != b and (given or a < b)), key=lambda e: (e[1], e[0])

@@ -249,10 +249,26 @@ def test_the_planners_refuse_copies_the_goal_before_the_end_and_shortened_steps(
     fmt = get_task("proscript-script").formats["code"]
     generate_graph(Recording(0), fmt, Script(goal="make a cup of tea", num_steps=4), lim)
     assert specs and all(sp.shown == lim.shown and sp.no_shortening for sp in specs)
-    assert all("make a cup of tea" in sp.forbidden for sp in specs[:3])  # the goal only as the last step
+    assert len(specs) == 3 and all("make a cup of tea" in sp.forbidden for sp in specs)  # the goal only at the end
     specs.clear()
     fmt = get_task("explagraphs").formats["code"]
     query = ExplaGraph(belief="Cars pollute.", argument="Cars burn fuel.", stance="support")
     for seed in range(20):  # concepts are free once the graph holds enough of the belief and argument
         generate_graph(Recording(seed), fmt, query, lim)
     assert specs and all(sp.shown == lim.shown for sp in specs)
+
+
+@pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-script"].formats))
+def test_a_generated_script_ends_on_its_goal_and_the_model_writes_the_steps_before_it(fmt_name: str) -> None:
+    fmt = get_task("proscript-script").formats[fmt_name]
+    for n in (2, 5, 7):
+        dec = RandomDecoder(n)
+        graph = generate_graph(dec, fmt, Script(goal="plant  a tree", num_steps=n))
+        assert isinstance(graph, Script)
+        assert len(graph.steps) == n and graph.steps[-1] == "plant a tree"
+        assert list(graph.steps[:-1]) == dec.values[: n - 1]  # the model's own values, one per step
+        assert "plant a tree" not in graph.steps[:-1]
+        result = fmt.parse(fmt.render(graph)[len(fmt.render_query(graph)) :], graph)
+        assert result.clean and result.graph.steps[-1] == "plant a tree"
+    one = generate_graph(RandomDecoder(0), fmt, Script(goal="plant a tree", num_steps=1))
+    assert isinstance(one, Script) and len(one.steps) == 1  # a one-step script is the model's step

@@ -88,6 +88,11 @@ def test_script_grammar_fixes_the_step_count_and_forward_unique_edges(fmt_name: 
         assert not accepts(grammar, completion("proscript-script", fmt_name, wrong, query)), wrong.edges
     few = replace(graph, edges=graph.edges[:2])  # fewer than n - 1 edges cannot connect n steps
     assert not accepts(grammar, completion("proscript-script", fmt_name, few, query))
+    # The last step is the goal: the model writes the others.
+    other_end = replace(graph, steps=(*graph.steps[:-1], "admire the tree"))
+    assert not accepts(grammar, completion("proscript-script", fmt_name, other_end, query))
+    own = replace(graph, steps=("decided to go", "dig a big hole", *graph.steps[2:]))
+    assert accepts(grammar, completion("proscript-script", fmt_name, own, query))
 
 
 @pytest.mark.parametrize("fmt_name", list(REGISTRY["proscript-edge"].formats))

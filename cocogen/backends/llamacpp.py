@@ -680,7 +680,12 @@ class LocalModel:
         bans: dict[int, set[int]] = {}  # tokens refused at a depth, after a back-track
         copies = {v for v in _norm_set(spec.forbidden) if " " in v}
         backtracks = 0
-        for i in range(spec.max_tokens):
+        # A back-track takes tokens back: the value's length is counted in kept tokens, so a
+        # value that had to back-track is not cut short (to "make a") for it.
+        for _ in range(spec.max_tokens + _MAX_BACKTRACKS):
+            i = len(history)
+            if i >= spec.max_tokens:
+                break
             last = i == spec.max_tokens - 1
             m, skip = (self._healed_masks(head, spec.stop, spec.banned), len(head)) if head else (masks, 0)
             if i == 0 and first is not None:
@@ -707,10 +712,11 @@ class LocalModel:
                 self.counters.sampled += 1
             piece = self.pieces[tok]
             cut = int(m.stop_at[tok])
-            if copies and len(history) >= 2 and backtracks < 8 and (cut < _BIG or piece[skip:].startswith(b" ")):
-                # The words so far are finished: if they are a refused value (an earlier
-                # step), the value would only extend it ("pick a fruit and a ...").  Take
-                # back the word that completed it and let the model write another.
+            if copies and len(history) >= 2 and backtracks < _MAX_BACKTRACKS:
+                # If the words so far are a refused value (an earlier step), the value
+                # would only extend it, by another word ("pick a fruit and a ..."), a
+                # hyphen ("machine-a") or letters glued on ("phone", then "phoneer").
+                # Take back the word that completed it and let the model write another.
                 if _norm(out.decode("utf-8", errors="ignore")) in copies:
                     j = max(k for k in range(1, len(history)) if k == 1 or self.pieces[history[k]].startswith(b" "))
                     bans.setdefault(j, set()).add(history[j])
@@ -774,7 +780,7 @@ class LocalModel:
             text = bytes(out) + self.pieces[tok][skip : cut if cut < _BIG else None]
             finished = cut < _BIG or _ends_sentence(text, spec.final)
             if _loops(text, finished):
-                ids = ids[ids != tok]  # the value would say a three-word phrase twice
+                ids = ids[ids != tok]  # the value would say a phrase twice, or stutter
                 continue
             if not finished:
                 return tok
@@ -1001,6 +1007,10 @@ _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
 _POSSESSIVE = re.compile(r"'s\b")
 
 
+_MAX_BACKTRACKS = 8  # words a value may take back (an earlier step written again, then extended)
+_STUTTER = re.compile(r"([^\W\d_]{4,})\1")
+
+
 def _norm(value: str) -> str:
     """A value as refusals compare it: words only, lower case, no possessive ``'s``
     (``"Boil water."`` = ``"boil water"``; ``"the marathon's's"`` = ``"the marathon"``)."""
@@ -1008,8 +1018,13 @@ def _norm(value: str) -> str:
 
 
 def _loops(text: bytes, complete: bool) -> bool:
-    """Whether the finished words of ``text`` say some three-word phrase twice."""
+    """Whether the finished words of ``text`` say some three-word phrase twice, or a word
+    (finished or not) says four letters or more twice in a row: a refused step escaped by
+    stuttering ("at the house", then "at the househouse", "at the househousehouse").  No
+    word of the datasets does ("singing" repeats only three)."""
     words = _norm(text.decode("utf-8", errors="ignore")).split()
+    if any(_STUTTER.search(w) for w in words):
+        return True
     if not complete:
         words = words[:-1]  # the last word may go on in the next token
     grams = list(zip(words, words[1:], words[2:], strict=False))

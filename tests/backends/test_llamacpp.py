@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cocogen.backends import GenerationParams, RequestContext, make_backend
-from cocogen.backends.llamacpp import LlamaCppBackend, load_model
+from cocogen.backends.llamacpp import LlamaCppBackend, _loops, load_model
 from cocogen.constrained import Limits
 from cocogen.errors import ConfigError
 from cocogen.prompts import Prompt, PromptSpec, build_prompt
@@ -82,6 +82,21 @@ def test_missing_model_file_is_a_config_error(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(ConfigError, match="does not exist") as e:
         make_backend("local").complete("x")
     assert "COCOGEN_GGUF" in e.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "done", "loops"),
+    [
+        (b"replicate the pasta at the house", True, False),
+        (b"replicate the pasta at the househouse", False, True),  # refused before the word ends
+        (b"buy a carmatemate", False, True),
+        (b"keep singing and bringing", True, False),  # three letters twice is English
+        (b"pick a fruit and pick a fruit", True, True),
+        (b"pick a fruit and pick a fru", False, False),  # the last word may still go on
+    ],
+)
+def test_a_value_loops_on_a_phrase_said_twice_or_a_stuttering_word(text: bytes, done: bool, loops: bool) -> None:
+    assert _loops(text, done) is loops
 
 
 def test_free_completion_honours_stop_and_max_tokens(free_backend: LlamaCppBackend) -> None:

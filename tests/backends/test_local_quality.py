@@ -6,8 +6,8 @@ matter, with the app's default prompt (8 fixed few-shot examples, greedy):
 - a value begins with the token the model would write freely after the program's text
   (token healing), not with a digit after a lone space;
 - no value repeats an earlier one or loops on a phrase, none is degenerate, none is copied
-  from an example about something else; no step is an earlier one shortened, nor the goal
-  before the last step;
+  from an example about something else, no word stutters ("househouse"); no step is an
+  earlier one shortened; a script ends on its goal, and has it nowhere else;
 - ExplaGraphs answers pass the official structural checks by construction.
 """
 
@@ -117,13 +117,14 @@ def test_constrained_values_are_neither_repeated_nor_degenerate_nor_copied(
             words = _norm(v).split()
             trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
             assert len(trigrams) == len(set(trigrams)), (ex.id, v)  # no phrase looping inside a value
+            assert not re.search(r"([^\W\d_]{4,})\1", v), (ex.id, v)  # nor a stuttering word ("househouse")
         if task != "propara":  # a ProPara location recurs over time by nature
             normed = [_norm(v) for v in values]
             assert len(normed) == len(set(normed)), (ex.id, values)
         if task == "proscript-script":  # nor an earlier step shortened ("buy a new tie", "buy a new")
             for i, v in enumerate(normed):
                 assert not any(f"{w} ".startswith(f"{v} ") for w in normed[:i]), (ex.id, values)
-            assert _norm(r.graph.goal) not in normed[:-1], (ex.id, values)  # type: ignore[union-attr]  # the goal comes last
+            assert normed.index(_norm(r.graph.goal)) == len(normed) - 1, (ex.id, values)  # type: ignore[union-attr]  # the goal, last
 
 
 def test_explagraphs_answers_are_structurally_correct_by_construction(backend: LlamaCppBackend, data_dir: Path) -> None:
