@@ -29,8 +29,8 @@ wrote (proScript steps, ExplaGraphs concepts, ProPara locations):
 proScript script generation also gets the control "free-goal": the free answers with their
 last step replaced by the goal (the constrained decoder writes that step itself, as every
 proScript script ends on its goal), so the decoder's own effect on the steps can be read
-apart from that frame.  proScript edge prediction also gets the no-model baseline "chain" (step0 → step1 → …, in
-the order the steps are given), so its F1 can be read against what no reasoning gives;
+apart from that frame.  proScript edge prediction also gets the no-model baseline "chain"
+(step0 → step1 → …, in the order the steps are given), so its F1 can be read against what no reasoning gives;
 ExplaGraphs and ProPara get "codex", the paper's recorded code-davinci-002 outputs for the
 same rows (replayed, code format), so the tiny model is read against the paper's.
 

