@@ -34,6 +34,11 @@ apart from that frame.  proScript edge prediction also gets the no-model baselin
 ExplaGraphs and ProPara get "codex", the paper's recorded code-davinci-002 outputs for the
 same rows (replayed, code format), so the tiny model is read against the paper's.
 
+Where a task has both a code and a text cell in the same mode, a second table gives
+**code − text** on each main metric with a 95 % paired bootstrap interval over the rows (the
+same resampled rows for both formats, each resample scored by the task's own aggregate):
+an interval that contains 0 says the two formats are not told apart on these rows.
+
 Usage::
 
     python bench/bench_quality.py                 # 50 rows per task (about 1.5 h on 2 cores)
@@ -50,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -215,11 +221,13 @@ def run_cell(
     )
 
 
-def score_cell(task: Any, fmt_name: str, out: Path) -> dict[str, Any]:
+def score_cell(task: Any, fmt_name: str, out: Path, evaluations: dict[tuple[str, str, str], Any] | None = None, mode: str = "") -> dict[str, Any]:
     from cocogen.evaluate import evaluate_file
     from cocogen.runs import read_run
 
     ev = evaluate_file(out)
+    if evaluations is not None:
+        evaluations[(task.name, fmt_name, mode)] = ev
     run = read_run(out)
     recs = [r for r in run.records if r.get("status") == "ok"]
     pool = {ex.id: ex.graph.to_dict() for ex in task.fewshot()}
@@ -235,6 +243,78 @@ def score_cell(task: Any, fmt_name: str, out: Path) -> dict[str, Any]:
     }
     cell.update(value_rates(task.name, recs, pool))
     return cell
+
+
+def format_gaps(task: Any, evaluations: dict[tuple[str, str, str], Any]) -> list[dict[str, Any]]:
+    """Code − text on each main metric, per mode, with a 95 % paired bootstrap interval over the rows."""
+    from cocogen.grid import bootstrap_ci
+
+    metric = task.metric()
+    gaps: list[dict[str, Any]] = []
+    for (name, fmt_name, mode), code in evaluations.items():
+        text = evaluations.get((name, "text", mode))
+        if name != task.name or fmt_name != "code" or text is None:
+            continue
+        by_id = {r.id: i for i, r in enumerate(text.rows)}
+        pairs = [(i, by_id[r.id]) for i, r in enumerate(code.rows) if r.id in by_id]
+        if len(pairs) < 2:
+            continue
+        for key, label, scale in MAIN[task.name]:
+            gap = _PairedGap(metric, code, text, pairs, key)
+            low, high = bootstrap_ci(gap, len(pairs))
+            gaps.append({"task": task.name, "mode": mode, "metric": label, "n": len(pairs), "scale": scale,
+                         "code": gap.left, "text": gap.right, "gap": gap.left - gap.right,
+                         "ci_low": low, "ci_high": high, "lower_is_better": key == "graph_ged"})  # fmt: skip
+    return gaps
+
+
+class _PairedGap:
+    """``left − right`` of one metric over a resample of paired rows, each side by the task's aggregate."""
+
+    def __init__(self, metric: Any, left: Any, right: Any, pairs: Sequence[tuple[int, int]], key: str) -> None:
+        self.metric, self.key = metric, key
+        self.sides = [(left, [p[0] for p in pairs]), (right, [p[1] for p in pairs])]
+        everything = list(range(len(pairs)))
+        self.row_mean = False
+        self.left, self.right = (self._score(ev, rows, everything) for ev, rows in self.sides)
+        # Where the aggregate is the mean of the rows' own values (ROUGE-L, GED; not corpus
+        # BLEU), a resample is scored by that mean, a thousand times faster.
+        self.row_mean = all(
+            all(isinstance(ev.rows[i].values.get(key), (int, float)) for i in rows)
+            and math.isclose(statistics.fmean(ev.rows[i].values[key] for i in rows), whole, abs_tol=1e-9)
+            for (ev, rows), whole in zip(self.sides, (self.left, self.right), strict=True)
+        )
+
+    def _score(self, ev: Any, rows: Sequence[int], idx: Iterable[int]) -> float:
+        picked = [rows[i] for i in idx]
+        if self.row_mean:
+            return statistics.fmean(ev.rows[i].values[self.key] for i in picked)
+        value = self.metric.aggregate([ev.rows[i] for i in picked], [ev.stats[i] for i in picked]).values.get(self.key)
+        return float("nan") if value is None else float(value)
+
+    def __call__(self, idx: Any) -> float:
+        (left, lrows), (right, rrows) = self.sides
+        return self._score(left, lrows, idx) - self._score(right, rrows, idx)
+
+
+def gaps_table(gaps: Sequence[dict[str, Any]]) -> str:
+    """The code − text table, as Markdown (what docs/benchmarks.md holds)."""
+    lines = [
+        "| task | mode | metric | n | code | text | code − text (95 % interval) | reads |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for g in gaps:
+        s, d = g["scale"], 2 if g["lower_is_better"] else 1
+        if g["ci_low"] > 0 or g["ci_high"] < 0:
+            ahead = "code" if (g["ci_low"] > 0) != g["lower_is_better"] else "text"
+            reads = f"{ahead} ahead"
+        else:
+            reads = "not told apart"
+        lines.append(
+            f"| {g['task']} | {g['mode']} | {g['metric']} | {g['n']} | {g['code'] * s:.{d}f} | {g['text'] * s:.{d}f} | "
+            f"{g['gap'] * s:+.{d}f} ({g['ci_low'] * s:+.{d}f} to {g['ci_high'] * s:+.{d}f}) | {reads} |"
+        )
+    return "\n".join(lines)
 
 
 def _fmt(v: Any, scale: float = 1, digits: int = 1) -> str:
@@ -295,6 +375,8 @@ def markdown_table(cells: Iterable[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cocogen.prompts import SELECTIONS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=50, help="rows per task (the first N of the split)")
     ap.add_argument("--quick", action="store_true", help="10 rows per task")
@@ -302,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--formats", default="", help="comma-separated formats (default: all of each task)")
     ap.add_argument("--modes", default=",".join(MODES), help="free, constrained (and chain for proscript-edge)")
     ap.add_argument("--k", type=int, help="few-shot examples (default: each task's own, as the app)")
-    ap.add_argument("--select", default="fixed", help="few-shot selection: fixed, random or knn")
+    ap.add_argument("--select", default="fixed", choices=SELECTIONS, help="few-shot selection")
     ap.add_argument("--max-tokens", type=int, default=400)
     ap.add_argument("--out-dir", default=str(REPO / "artifacts" / "quality"))
     ap.add_argument("--json", help="write the figures to this file")
@@ -319,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m for m in args.modes.split(",") if m]
     wanted_formats = [f for f in args.formats.split(",") if f]
     cells: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     try:
         for task in tasks:
@@ -326,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             out_dir = Path(args.out_dir) / f"k{k}-{args.select}-n{n_rows}"
             out_dir.mkdir(parents=True, exist_ok=True)
             rows = task.load(SPLITS[task.name])[:n_rows]
+            evaluations: dict[tuple[str, str, str], Any] = {}
             for fmt_name, fmt in task.formats.items():
                 if wanted_formats and fmt_name not in wanted_formats:
                     continue
@@ -348,10 +432,11 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                     else:
                         run_cell(task, fmt, mode, rows, out, args, k)
-                    cell = score_cell(task, fmt_name, out)
+                    cell = score_cell(task, fmt_name, out, evaluations, mode)
                     cell["mode"] = mode
                     cell["k"] = k
                     cells.append(cell)
+            gaps += format_gaps(task, evaluations)
     except CocogenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -359,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(cells))
     else:
         print_table(cells)
+    if gaps:
+        print("\nCode − text, paired over the rows:\n" + gaps_table(gaps))
     info = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
@@ -367,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "select": args.select,
         "seconds": round(time.perf_counter() - t0, 1),
         "cells": cells,
+        "code_minus_text": gaps,
     }
     print(f"{info['date']} · {info['machine']} · {n_rows} rows per task · k={info['k']} {args.select} · {info['seconds']} s")
     if args.json:

@@ -64,6 +64,7 @@ __all__ = [
     "plan_state_table",
     "check_supported",
     "copied_values",
+    "lent_values",
     "CONSTRAINTS_VERSION",
 ]
 
@@ -71,7 +72,7 @@ T = TypeVar("T")
 
 # Bump when the decoding procedure changes what is generated: it is part of the local
 # backend's signature, so cached completions of an older procedure are not reused.
-CONSTRAINTS_VERSION = 6  # 6: a script ends on its goal, no stuttering word; 5: no copy from an unrelated example, no shortened step, no early goal
+CONSTRAINTS_VERSION = 7  # 7: a script takes at most one step of a related example; 6: a script ends on its goal, no stuttering word; 5: no copy from an unrelated example, no shortened step, no early goal
 
 # A marker that every format writes unchanged (letters and digits only, so no escaping,
 # no case change in the values we put it in).
@@ -159,6 +160,10 @@ class Limits:
     # Values of the prompt's examples about something else (:func:`copied_values`): a step
     # or concept may not be one of them word for word.
     shown: frozenset[str] = frozenset()
+    # Steps of the examples on the query's topic (:func:`lent_values`): a script may take
+    # ``max_lent`` of them word for word, then they are refused like ``shown``.
+    lent: frozenset[str] = frozenset()
+    max_lent: int = 1
 
 
 # --- text helpers ------------------------------------------------------------------------
@@ -237,10 +242,14 @@ def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
     Left to choose, Gemma 3 270M ends on the goal in 8 of 50 dev scripts, because it does
     not count steps (decoding freely: in none).  Before the last step the goal is not a
     step.  A step repeated word for word, or an earlier step (or the goal) extended or
-    shortened, is a small model looping: refused, so the model writes another.
+    shortened, is a small model looping: refused, so the model writes another.  A step of a
+    related example may be taken word for word ``lim.max_lent`` times; after that the
+    example's other steps are refused too (a nearest example about a weekend trip lent all
+    its steps to "go to the county fair this weekend", none of them right).
     """
     n = q.num_steps
     goal = " ".join(q.goal.split())
+    lent = {_words(v) for v in lim.lent}
     steps: list[str] = []
     for i in range(n):
         if i == n - 1 and n > 1 and goal:
@@ -256,7 +265,7 @@ def _script_steps(dec: Decoder, fmt: Format, q: Script, lim: Limits) -> Script:
             frozenset(steps) | ({goal} if goal and i < n - 1 else set()),
             _STEP_FINAL,
             charset=_STEP_CHARS,
-            shown=lim.shown,
+            shown=lim.shown | (lim.lent if sum(_words(s) in lent for s in steps) >= lim.max_lent else frozenset()),
             no_shortening=True,
             min_words=2,  # 1 in 8,000 proScript dev steps is a single word
         )
@@ -630,8 +639,7 @@ def copied_values(examples: Iterable[Graph], query: Graph) -> frozenset[str]:
     values (:attr:`FreeSpec.shown`); the task says which values are written freely
     (:meth:`~cocogen.tasks.base.Task.free_values`) and what an input is about
     (:meth:`~cocogen.tasks.base.Task.subject`).  An example that shares a topic word with the query
-    may lend its steps ("preheat the oven" for banana muffins after banana bread: refusing
-    those cost a point of ROUGE-L), and a value the input itself contains stays allowed.
+    may lend its steps (:func:`lent_values`), and a value the input itself contains stays allowed.
 
     >>> tree = Script(goal="plant a tree", num_steps=2, steps=("dig a hole", "plant a tree"))
     >>> sorted(copied_values([tree], Script(goal="see an alligator", num_steps=5)))
@@ -639,20 +647,41 @@ def copied_values(examples: Iterable[Graph], query: Graph) -> frozenset[str]:
     >>> sorted(copied_values([tree], Script(goal="plant some flowers", num_steps=5)))  # planting too
     []
     """
+    return _example_values(examples, query)[0]
+
+
+def lent_values(examples: Iterable[Graph], query: Graph) -> frozenset[str]:
+    """The steps and concepts of the ``examples`` that share a topic word with ``query``.
+
+    They may be right for it ("preheat the oven" for banana muffins after banana bread:
+    refusing every copy cost a point of ROUGE-L), but a small model given one copies its
+    whole script, so a script may take only a few (:attr:`Limits.max_lent`).
+
+    >>> tree = Script(goal="plant a tree", num_steps=2, steps=("dig a hole", "plant a tree"))
+    >>> sorted(lent_values([tree], Script(goal="plant some flowers", num_steps=5)))
+    ['dig a hole', 'plant a tree']
+    >>> sorted(lent_values([tree], Script(goal="see an alligator", num_steps=5)))
+    []
+    """
+    return _example_values(examples, query)[1]
+
+
+def _example_values(examples: Iterable[Graph], query: Graph) -> tuple[frozenset[str], frozenset[str]]:
+    """The examples' free values not in the query's input: ``(about something else, on its topic)``."""
     from cocogen.tasks.base import task_for_graph
 
     try:
         task = task_for_graph(query)
     except TypeError:
-        return frozenset()
+        return frozenset(), frozenset()
     given = f" {_words(task.subject(query))} "
     topic = _topic(task.subject(query))
-    out: set[str] = set()
+    other: set[str] = set()
+    related: set[str] = set()
     for graph in examples:
-        if _topic(task.subject(graph)) & topic:
-            continue
-        out |= {v for v in task.free_values(graph) if _words(v) and f" {_words(v)} " not in given}
-    return frozenset(out)
+        values = {v for v in task.free_values(graph) if _words(v) and f" {_words(v)} " not in given}
+        (related if _topic(task.subject(graph)) & topic else other).update(values)
+    return frozenset(other), frozenset(related - other)
 
 
 # --- entry points ------------------------------------------------------------------------

@@ -27,14 +27,23 @@ __all__ = [
     "build_prompt",
     "select_examples",
     "SELECTIONS",
+    "SELECTION_LABELS",
     "SEEDED_SELECTIONS",
     "approx_token_count",
     "query_words",
 ]
 
-SELECTIONS = ("fixed", "random", "knn")
+SELECTIONS = ("fixed", "random", "knn", "fixed+knn")
+# How front ends name each selection to a reader.
+SELECTION_LABELS = {
+    "fixed": "fixed order",
+    "random": "seeded random",
+    "knn": "nearest to the input",
+    "fixed+knn": "fixed, then the nearest",
+}
 # Selections whose examples change with the selection seed (see select_examples: fixed takes
-# the first k, knn the nearest k with ties broken by position).
+# the first k, knn the nearest k with ties broken by position, fixed+knn the first k - 1 and
+# the nearest of the rest).
 SEEDED_SELECTIONS = ("random",)
 
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -63,7 +72,9 @@ class PromptSpec:
 
     ``pool`` is where examples are chosen from (``None``: the task's own few-shot
     examples); ``selection`` is ``fixed`` (the first ``k``), ``random`` (seeded with
-    ``selection_seed``) or ``knn`` (BM25 nearest to the query); examples are dropped until
+    ``selection_seed``), ``knn`` (BM25 nearest to the query) or ``fixed+knn`` (the first
+    ``k - 1``, then the nearest of the rest, so a local model keeps most of the prefix in its
+    KV cache); examples are dropped until
     the prompt fits ``token_budget`` tokens (``None``: no budget).  The *sampling* seed is
     not here: it is a generation parameter (:class:`~cocogen.backends.base.GenerationParams`).
 
@@ -162,10 +173,11 @@ def query_words(task: Task, graph: Graph) -> list[str]:
 def select_examples(
     task: Task, pool: Sequence[Example], query: Graph, k: int, method: str = "fixed", seed: int = 0
 ) -> list[Example]:
-    """Pick ``k`` examples from ``pool``: in order, seeded at random, or nearest to the query (BM25).
+    """Pick ``k`` examples from ``pool``: in order, seeded at random, nearest to the query (BM25), or both.
 
     Examples closest to the query are placed *last*, nearest the query, as is usual for
-    retrieved demonstrations.  An example whose input is the query's own (a dataset row
+    retrieved demonstrations; ``fixed+knn`` keeps the first ``k - 1`` in order (the same for
+    every query, so a local model's KV cache holds them) and adds the nearest of the others.  An example whose input is the query's own (a dataset row
     used as the pool for itself) is never chosen: that would show the model its answer.
     """
     if method not in SELECTIONS:
@@ -179,12 +191,24 @@ def select_examples(
         return pool[:k]
     if method == "random":
         return random.Random(seed).sample(pool, k)
+    if method == "fixed+knn":
+        if k == 0:
+            return []
+        fixed, rest = pool[: k - 1], pool[k - 1 :]
+        return fixed + [rest[i] for i in _nearest_first(task, rest, query)[:1]]
+    order = _nearest_first(task, pool, query)[:k]
+    return [pool[i] for i in reversed(order)]
+
+
+def _nearest_first(task: Task, pool: Sequence[Example], query: Graph) -> list[int]:
+    """Indices of ``pool`` by BM25 score against the query's input words, best first, ties by position."""
     from rank_bm25 import BM25Okapi
 
+    if not pool:
+        return []
     docs = [query_words(task, ex.graph) or ["_"] for ex in pool]
     scores = BM25Okapi(docs).get_scores(query_words(task, query) or ["_"])
-    order = sorted(range(len(pool)), key=lambda i: (-scores[i], i))[:k]
-    return [pool[i] for i in reversed(order)]
+    return sorted(range(len(pool)), key=lambda i: (-scores[i], i))
 
 
 def render_example(fmt: Format, ex: Example) -> str:

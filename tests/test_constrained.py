@@ -25,6 +25,7 @@ from cocogen.constrained import (
     check_supported,
     common_prefix,
     copied_values,
+    lent_values,
     generate_graph,
     split_at_hole,
 )
@@ -235,6 +236,30 @@ def test_values_of_examples_about_something_else_are_refused_as_copies() -> None
     about_trains = ExplaGraph(belief="Trains pollute less than cars.", argument="Trains burn less fuel.", stance="support")
     # The cars example shares a topic word ("cars") with the trains query: its concepts may be used.
     assert copied_values([cars, school], about_trains) == {"uniforms", "saving money", "help"}
+
+
+def test_a_script_takes_one_step_of_a_related_example_then_its_steps_are_refused() -> None:
+    tea = Script(goal="make a cup of tea", num_steps=3, steps=("boil water", "steep the tea bag", "make a cup of tea"))
+    query = Script(goal="make iced tea for the party", num_steps=5)
+    assert lent_values([tea], query) == {"boil water", "steep the tea bag", "make a cup of tea"}
+    specs: list[FreeSpec] = []
+
+    class Copier:  # writes the example's steps, one after the other, as a small model does
+        budget_left = 400
+
+        def choose(self, options: Sequence[Option]) -> tuple[int, str | None]:
+            spec = options[0].free
+            if spec is None:  # an edge: the first one offered
+                return 0, None
+            specs.append(spec)
+            own = ("chill the tea", "pour it over ice", "add lemon")
+            return 0, next(v for v in tea.steps + own if v not in spec.shown | spec.forbidden)
+
+    lim = Limits(lent=lent_values([tea], query), shown=frozenset({"write the address"}))
+    graph = generate_graph(Copier(), get_task("proscript-script").formats["code"], query, lim)
+    assert isinstance(graph, Script)
+    assert graph.steps == ("boil water", "chill the tea", "pour it over ice", "add lemon", "make iced tea for the party")
+    assert specs[0].shown == lim.shown and all(lim.lent <= sp.shown for sp in specs[1:])
 
 
 def test_the_planners_refuse_copies_the_goal_before_the_end_and_shortened_steps() -> None:

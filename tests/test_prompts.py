@@ -65,6 +65,27 @@ def test_knn_puts_the_nearest_example_last() -> None:
     assert chosen[-1].id == target.id
 
 
+def test_fixed_plus_knn_keeps_the_fixed_prefix_and_adds_the_nearest_last() -> None:
+    task = get_task("proscript-script")
+    shots = task.fewshot()
+    target = shots[20]
+    q = task.from_input({"goal": target.graph.goal, "num_steps": target.graph.num_steps + 1})
+    other = task.from_input({"goal": shots[30].graph.goal, "num_steps": 5})
+    chosen = select_examples(task, shots, q, 4, "fixed+knn")
+    assert [e.id for e in chosen] == [e.id for e in shots[:3]] + [target.id]
+    assert [e.id for e in select_examples(task, shots, other, 4, "fixed+knn")] == [e.id for e in shots[:3]] + [shots[30].id]
+    # Two queries' prompts share the few-shot text up to the nearest example (what the KV cache keeps).
+    spec = PromptSpec(k=4, selection="fixed+knn")
+    a, b = build_prompt(task, "code", q, spec), build_prompt(task, "code", other, spec)
+    shared = build_prompt(task, "code", q, PromptSpec(k=3)).prefix
+    assert a.prefix.startswith(shared) and b.prefix.startswith(shared) and a.prefix != b.prefix
+    assert select_examples(task, shots, q, 0, "fixed+knn") == []
+    # The nearest is never one of the fixed examples again, even when it is the closest.
+    near_fixed = task.from_input({"goal": shots[1].graph.goal, "num_steps": 4})
+    ids = [e.id for e in select_examples(task, shots, near_fixed, 4, "fixed+knn")]
+    assert len(set(ids)) == 4 and ids[:3] == [e.id for e in shots[:3]]
+
+
 def test_budget_drops_examples_but_never_the_query() -> None:
     task = get_task("explagraphs")
     shots = task.fewshot()
@@ -92,6 +113,6 @@ def test_a_dataset_row_is_never_its_own_example() -> None:
     task = get_task("proscript-script")
     pool = task.fewshot()
     query = pool[3].graph
-    for method in ("fixed", "random", "knn"):
+    for method in ("fixed", "random", "knn", "fixed+knn"):
         chosen = select_examples(task, pool, query, k=len(pool), method=method)
         assert pool[3] not in chosen and len(chosen) == len(pool) - 1, method

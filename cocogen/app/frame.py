@@ -39,6 +39,7 @@ from streamlit.navigation.page import StreamlitPage
 from cocogen.app import components as c
 from cocogen.app.state import BACKEND_LABELS, BackendChoice, GenerationSettings, recorded_outputs, sample_input
 from cocogen.backends.server_kind import SERVER_KINDS
+from cocogen.prompts import SELECTION_LABELS, SELECTIONS
 from cocogen.settings import DEFAULT_K, DEFAULT_MAX_TOKENS, DEFAULT_TIMEOUT, DEFAULT_TOKEN_BUDGET
 
 APP_TITLE = "CoCoGen Studio"
@@ -286,9 +287,9 @@ def _generation_settings() -> GenerationSettings:
         )
         select = st.selectbox(
             "Example selection",
-            ["fixed", "random", "knn"],
+            list(SELECTIONS),
             key="gs_select",
-            format_func={"fixed": "fixed order", "random": "seeded random", "knn": "nearest to the input"}.get,
+            format_func=SELECTION_LABELS.get,
         )
         select_seed = st.number_input(
             "Selection seed",

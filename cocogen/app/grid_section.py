@@ -13,7 +13,7 @@ import streamlit as st
 from cocogen.app import components as c
 from cocogen.app.grid import GridJob, grid_dir, heatmap_chart, metric_by_k_chart, metric_label, points_table, scale_of
 from cocogen.grid import GridSpec, GridSummary, differing_rows, paired_difference, summary_csv
-from cocogen.prompts import SELECTIONS
+from cocogen.prompts import SELECTION_LABELS, SELECTIONS
 from cocogen.tasks.base import Task
 
 __all__ = ["grid_section", "GRID_JOB", "MAX_GRID_ROWS"]
@@ -122,7 +122,7 @@ def grid_section(task: Task) -> None:
     st.caption(
         "The paper's ablations on the sidebar's model: each cell (format, k, selection, seed) is a resumable run "
         "file; running the same grid again reuses every finished cell. Selection seeds apply to random selection "
-        "only (fixed and knn do not depend on the seed)."
+        "only (fixed, knn and fixed+knn do not depend on the seed)."
     )
     cols = st.columns([3, 2, 3])
     choice, _ = c.current()
@@ -133,7 +133,9 @@ def grid_section(task: Task) -> None:
         "Grid formats", list(task.formats), default=default, key=f"ev_grid_formats:{task.name}"
     )
     ks = cols[1].multiselect("k", list(K_CHOICES), default=[2, 8], key="ev_grid_k")
-    selections = cols[2].multiselect("Selection", list(SELECTIONS), default=["fixed", "knn"], key="ev_grid_select")
+    selections = cols[2].multiselect(
+        "Selection", list(SELECTIONS), default=["fixed", "knn"], key="ev_grid_select", format_func=SELECTION_LABELS.get
+    )
     cols = st.columns([2, 1, 1])
     split = cols[0].selectbox("Grid split", list(task.splits), key=f"ev_grid_split:{task.name}")
     rows = cols[1].number_input("Rows per cell", 1, MAX_GRID_ROWS, 10, key="ev_grid_rows",

@@ -244,6 +244,7 @@ def decode(params: Mapping[str, Any], *, store: Path | None = None) -> tuple[Sha
             continue
         settings[attr] = number
     if (sel := raw.get("sel")) is not None:
+        sel = sel.replace(" ", "+")  # "fixed+knn" typed into a link unescaped reads as "fixed knn"
         if sel in SELECTIONS:
             settings["select"] = sel
         else:

@@ -712,12 +712,18 @@ class LocalModel:
                 self.counters.sampled += 1
             piece = self.pieces[tok]
             cut = int(m.stop_at[tok])
-            if copies and len(history) >= 2 and backtracks < _MAX_BACKTRACKS:
+            if len(history) >= 2 and backtracks < _MAX_BACKTRACKS:
                 # If the words so far are a refused value (an earlier step), the value
                 # would only extend it, by another word ("pick a fruit and a ..."), a
-                # hyphen ("machine-a") or letters glued on ("phone", then "phoneer").
-                # Take back the word that completed it and let the model write another.
-                if _norm(out.decode("utf-8", errors="ignore")) in copies:
+                # hyphen ("machine-a") or letters glued on ("phone", then "phoneer").  And
+                # where no token the model ranks high avoids saying a phrase twice ("mix
+                # in the flour and mix in the", then any next word), the phrase is already
+                # said.  Either way: take back the word that completed it and let the
+                # model write another there.
+                said = bytes(out) + piece[skip : cut if cut < _BIG else None]
+                if (copies and _norm(out.decode("utf-8", errors="ignore")) in copies) or _loops(
+                    said, cut < _BIG or _ends_sentence(said, spec.final)
+                ):
                     j = max(k for k in range(1, len(history)) if k == 1 or self.pieces[history[k]].startswith(b" "))
                     bans.setdefault(j, set()).add(history[j])
                     self._truncate(len(self._toks) - (len(history) - j))
@@ -1318,9 +1324,11 @@ class LlamaCppBackend:
     ) -> Generation:
         """One constrained answer; ``examples``: the prompt's example graphs, whose values the
         model may not copy word for word (:func:`~cocogen.constrained.copied_values`)."""
-        from cocogen.constrained import copied_values, generate_graph
+        from cocogen.constrained import copied_values, generate_graph, lent_values
 
-        limits = dataclasses.replace(self.limits, shown=copied_values(examples, query))
+        limits = dataclasses.replace(
+            self.limits, shown=copied_values(examples, query), lent=lent_values(examples, query)
+        )
         model = self.local
         with model.lock:
             t0 = time.perf_counter()

@@ -47,6 +47,20 @@ def test_unedited_examples_and_default_settings_stay_out_of_the_link() -> None:
     assert sorted(params) == ["fmt", "in", "task"]
 
 
+def test_every_selection_survives_a_link_even_typed_unescaped() -> None:
+    from urllib.parse import parse_qs, urlencode
+
+    from cocogen.prompts import SELECTIONS
+
+    task = get_task("proscript-script")
+    for sel in SELECTIONS:
+        params = encode(task.name, "code", sample_input(task), GenerationSettings(select=sel))
+        query = parse_qs(urlencode(params))  # what a browser sends back
+        assert decode({k: v[-1] for k, v in query.items()})[0].settings.get("select", "fixed") == sel
+    typed = decode({"task": task.name, "sel": "fixed knn"})  # "?sel=fixed+knn" written by hand
+    assert typed[0].settings["select"] == "fixed+knn" and not typed[1]
+
+
 def test_a_large_example_set_is_saved_and_linked_by_its_hash(tmp_path: Path) -> None:
     task = get_task("proscript-script")
     def words(seed: str) -> str:  # text that does not compress away
