@@ -28,6 +28,7 @@ __all__ = [
     "select_examples",
     "SELECTIONS",
     "SELECTION_LABELS",
+    "describe_selection",
     "SEEDED_SELECTIONS",
     "approx_token_count",
     "query_words",
@@ -41,6 +42,27 @@ SELECTION_LABELS = {
     "knn": "nearest to the input",
     "fixed+knn": "fixed, then the nearest",
 }
+
+
+def describe_selection(k: int, pool_size: int, selection: str, seed: int = 0, *, pool: str = "the pool") -> str:
+    """Which examples a prompt holds, in words, for a reader.
+
+    >>> describe_selection(8, 46, "fixed", pool="the Playground's")
+    "the first 8 of the Playground's 46"
+    >>> describe_selection(8, 46, "fixed+knn", pool="the Playground's")
+    "the first 7 of the Playground's 46, then the one nearest to the input"
+    """
+    k = min(k, pool_size)
+    of = f"{pool} {pool_size}"
+    if selection == "random":
+        return f"{k} of {of}, drawn at random (seed {seed})"
+    if selection == "knn":
+        return f"the {k} of {of} nearest to the input"
+    if selection == "fixed+knn" and k > 0:
+        return f"the first {k - 1} of {of}, then the one nearest to the input"
+    return f"the first {k} of {of}"
+
+
 # Selections whose examples change with the selection seed (see select_examples: fixed takes
 # the first k, knn the nearest k with ties broken by position, fixed+knn the first k - 1 and
 # the nearest of the rest).

@@ -12,6 +12,7 @@ from cocogen.app.compare import default_formats
 from cocogen.app.confidence import merge_params
 from cocogen.app.frame import page_frame
 from cocogen.app.sharing import export_name, outcome_parts
+from cocogen.prompts import describe_selection
 from cocogen.tasks.base import Task
 from cocogen.types import Example
 
@@ -59,10 +60,10 @@ with right:
         )
         c.data_download_offer("cmp", why="A reference comes from a dataset row.")
     pool = c.fewshot_pool_or_error(task)
-    st.caption(
-        f"Few-shot examples: the {min(settings.k_for(task), len(pool))} first of the Playground's {len(pool)} "
-        f"(selection: {settings.select})."
+    chosen = describe_selection(
+        settings.k_for(task), len(pool), settings.select, settings.select_seed, pool="the Playground's"
     )
+    st.caption(f"Few-shot examples: {chosen}.")
     samples = c.merge_switch("cmp")
     st.button(
         "Compare",

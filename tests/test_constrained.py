@@ -25,8 +25,8 @@ from cocogen.constrained import (
     check_supported,
     common_prefix,
     copied_values,
-    lent_values,
     generate_graph,
+    lent_values,
     split_at_hole,
 )
 from cocogen.tasks import REGISTRY, get_task

@@ -95,7 +95,7 @@ def test_sidebar_settings_follow_between_pages() -> None:
     at.sidebar.select_slider(key="gs_k").set_value(3).run()
     at.switch_page("pages/compare.py").run()
     assert at.sidebar.select_slider(key="gs_k").value == 3
-    assert any("the 3 first" in c.value for c in at.caption)
+    assert any("the first 3 of" in c.value for c in at.caption)
     at.switch_page("pages/home.py").run()
     assert at.sidebar.select_slider(key="gs_k").value == 3
     assert at.sidebar.radio(key="backend_kind").value == "replay"
