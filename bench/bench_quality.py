@@ -253,7 +253,7 @@ def format_gaps(task: Any, evaluations: dict[tuple[str, str, str], Any]) -> list
     gaps: list[dict[str, Any]] = []
     for (name, fmt_name, mode), code in evaluations.items():
         text = evaluations.get((name, "text", mode))
-        if name != task.name or fmt_name != "code" or text is None:
+        if name != task.name or fmt_name != "code" or text is None or mode == "chain":  # chain: no model
             continue
         by_id = {r.id: i for i, r in enumerate(text.rows)}
         pairs = [(i, by_id[r.id]) for i, r in enumerate(code.rows) if r.id in by_id]

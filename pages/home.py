@@ -77,6 +77,27 @@ def _quality_table(path: Path) -> tuple[list[dict[str, str]], dict[str, object]]
     return rows, info
 
 
+def _gap_text(info: dict[str, object]) -> str | None:
+    """Code − text on each task's main metric with its paired interval, from the benchmark's file."""
+    parts = []
+    for g in info.get("code_minus_text") or []:
+        if not isinstance(g, dict) or g.get("mode") != "constrained" or GAP_METRICS.get(g.get("task")) != g.get("metric"):
+            continue
+        try:
+            gap, low, high = (float(g[k]) * float(g["scale"]) for k in ("gap", "ci_low", "ci_high"))
+        except (KeyError, TypeError, ValueError):
+            continue
+        reads = "code ahead" if low > 0 else "text ahead" if high < 0 else "not told apart"
+        parts.append(f"{g['task']} {g['metric']} {gap:+.1f} ({low:+.1f} to {high:+.1f}: {reads})")
+    if not parts:
+        return None
+    return (
+        "Code − text with constraints, on the same rows, with a 95 % paired bootstrap interval: "
+        + "; ".join(parts)
+        + ". An interval that contains 0 means these rows do not tell the two formats apart."
+    )
+
+
 def _k_text(info: dict[str, object], rows: list[dict[str, str]]) -> str:
     """How many few-shot examples the figures used: one number, or each task's own."""
     ks = {r["task"]: r["k"] for r in rows if r.get("k")}
@@ -99,6 +120,8 @@ QUALITY_METRICS = {
     "explagraphs": ("stca", "StCA %", 100),
     "propara": ("f1", "F1", 100),
 }
+# What tells the formats apart (ExplaGraphs' StCA is 100 % in both, by construction).
+GAP_METRICS = {"proscript-script": "ROUGE-L", "proscript-edge": "edge F1", "explagraphs": "concept F1", "propara": "F1"}
 PAPER = {
     ("proscript-edge", "code"): "≈56 (paper; outputs not released)",
 }
@@ -118,6 +141,8 @@ if quality is not None:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in rows]
     st.markdown("\n".join(lines))
+    if gaps := _gap_text(info):
+        st.caption(gaps)
     st.caption(
         "Constrained decoding (the default) writes the format's fixed code itself and lets the model choose the "
         "rest, so every answer parses. ExplaGraphs structural correctness (StCA counts it) holds **by "

@@ -63,6 +63,8 @@ def test_home_shows_the_offline_models_measured_quality() -> None:
     row = next(line for line in shown.splitlines() if line.startswith(f"| explagraphs | code | {cell['k']} |"))
     assert f"| {cell['metrics']['stca'] * 100:.1f} | {codex['metrics']['stca'] * 100:.1f} (same rows) |" in row
     assert "by construction" in shown
+    gap = next(g for g in info["code_minus_text"] if g["task"] == "proscript-script" and g["metric"] == "ROUGE-L")
+    assert f"proscript-script ROUGE-L {gap['gap'] * 100:+.1f} ({gap['ci_low'] * 100:+.1f} to" in shown
 
 
 def test_sidebar_never_shows_the_api_key(server: FakeOpenAIServer) -> None:
