@@ -18,6 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 _SHARED = REPO.parent / "shared" / "data"
 if "COCOGEN_DATA_DIR" not in os.environ and _SHARED.is_dir():
     os.environ["COCOGEN_DATA_DIR"] = str(_SHARED)
+# One llama.cpp thread for the in-process model, as the e2e servers and bench_quality use: on
+# busy cores llama.cpp's threads spin-wait for each other (2 threads beside a CPU hog decode
+# an order of magnitude slower), and the greedy answers the tests read are the benchmark's.
+os.environ.setdefault("COCOGEN_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
