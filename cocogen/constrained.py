@@ -72,7 +72,7 @@ T = TypeVar("T")
 
 # Bump when the decoding procedure changes what is generated: it is part of the local
 # backend's signature, so cached completions of an older procedure are not reused.
-CONSTRAINTS_VERSION = 7  # 7: a script takes at most one step of a related example; 6: a script ends on its goal, no stuttering word; 5: no copy from an unrelated example, no shortened step, no early goal
+CONSTRAINTS_VERSION = 7  # 7: a script takes at most one step of an example partly on its topic; 6: a script ends on its goal, no stuttering word; 5: no copy from an unrelated example, no shortened step, no early goal
 
 # A marker that every format writes unchanged (letters and digits only, so no escaping,
 # no case change in the values we put it in).
@@ -651,16 +651,20 @@ def copied_values(examples: Iterable[Graph], query: Graph) -> frozenset[str]:
 
 
 def lent_values(examples: Iterable[Graph], query: Graph) -> frozenset[str]:
-    """The steps and concepts of the ``examples`` that share a topic word with ``query``.
+    """The steps and concepts of the ``examples`` that share some, not all, of their topic words with ``query``.
 
     They may be right for it ("preheat the oven" for banana muffins after banana bread:
     refusing every copy cost a point of ROUGE-L), but a small model given one copies its
-    whole script, so a script may take only a few (:attr:`Limits.max_lent`).
+    whole script, so a script may take only a few (:attr:`Limits.max_lent`).  An example
+    whose topic words (two or more) are all in the query ("plant a tree" for "plant a tree
+    in the garden") is about the same thing: its steps are not limited.
 
     >>> tree = Script(goal="plant a tree", num_steps=2, steps=("dig a hole", "plant a tree"))
     >>> sorted(lent_values([tree], Script(goal="plant some flowers", num_steps=5)))
     ['dig a hole', 'plant a tree']
     >>> sorted(lent_values([tree], Script(goal="see an alligator", num_steps=5)))
+    []
+    >>> sorted(lent_values([tree], Script(goal="plant a tree in the garden", num_steps=5)))
     []
     """
     return _example_values(examples, query)[1]
@@ -678,10 +682,13 @@ def _example_values(examples: Iterable[Graph], query: Graph) -> tuple[frozenset[
     topic = _topic(task.subject(query))
     other: set[str] = set()
     related: set[str] = set()
+    same: set[str] = set()
     for graph in examples:
         values = {v for v in task.free_values(graph) if _words(v) and f" {_words(v)} " not in given}
-        (related if _topic(task.subject(graph)) & topic else other).update(values)
-    return frozenset(other), frozenset(related - other)
+        theirs = _topic(task.subject(graph))
+        # Two topic words or more, all in the query: the same thing ("make" alone is not).
+        (same if len(theirs) >= 2 and theirs <= topic else related if theirs & topic else other).update(values)
+    return frozenset(other - same), frozenset(related - other - same)
 
 
 # --- entry points ------------------------------------------------------------------------
