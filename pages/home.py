@@ -151,8 +151,8 @@ if quality is not None:
         "generated script's last step is its goal, written by the decoder (every proScript script ends on it; the "
         "tiny model, left to choose, rarely does). It also refuses what a tiny model gets wrong — a step repeated or "
         "shortened, the goal too early, a stuttering word, a step or concept copied word for word from an example "
-        "about something else (from an example on the same topic, a script may take one step) — and the model "
-        "writes its next choice. For the "
+        "about something else (from one that shares only part of its topic, a script may take one step) — and the "
+        "model writes its next choice. For the "
         "paper's quality, point the app at a real model server in the sidebar, or replay the recorded Codex "
         "outputs (Inspect)."
     )
