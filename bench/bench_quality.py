@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import re
@@ -221,7 +220,10 @@ def run_cell(
     )
 
 
-def score_cell(task: Any, fmt_name: str, out: Path, evaluations: dict[tuple[str, str, str], Any] | None = None, mode: str = "") -> dict[str, Any]:
+def score_cell(
+    task: Any, fmt_name: str, out: Path, evaluations: dict[tuple[str, str, str], Any] | None = None, mode: str = ""
+) -> dict[str, Any]:
+    """One cell's figures; its evaluation is kept in ``evaluations`` (for code − text) when given."""
     from cocogen.evaluate import evaluate_file
     from cocogen.runs import read_run
 
@@ -246,55 +248,42 @@ def score_cell(task: Any, fmt_name: str, out: Path, evaluations: dict[tuple[str,
 
 
 def format_gaps(task: Any, evaluations: dict[tuple[str, str, str], Any]) -> list[dict[str, Any]]:
-    """Code − text on each main metric, per mode, with a 95 % paired bootstrap interval over the rows."""
-    from cocogen.grid import bootstrap_ci
+    """Code − text on each main metric, per mode, with a 95 % paired bootstrap interval over the rows.
 
-    metric = task.metric()
+    Each side of a resample is scored as the grid scores a cell (:func:`cocogen.grid.row_statistic`:
+    the task's own aggregate, so corpus BLEU is re-aggregated, not averaged); both sides take the
+    same resampled rows.
+    """
+    import numpy as np
+
+    from cocogen.grid import bootstrap_ci, row_statistic
+
     gaps: list[dict[str, Any]] = []
     for (name, fmt_name, mode), code in evaluations.items():
         text = evaluations.get((name, "text", mode))
         if name != task.name or fmt_name != "code" or text is None or mode == "chain":  # chain: no model
             continue
         by_id = {r.id: i for i, r in enumerate(text.rows)}
-        pairs = [(i, by_id[r.id]) for i, r in enumerate(code.rows) if r.id in by_id]
+        pairs = np.array([(i, by_id[r.id]) for i, r in enumerate(code.rows) if r.id in by_id], dtype=int)
         if len(pairs) < 2:
             continue
         for key, label, scale in MAIN[task.name]:
-            gap = _PairedGap(metric, code, text, pairs, key)
+            left, right = row_statistic(task, code, key), row_statistic(task, text, key)
+
+            def gap(idx: np.ndarray, left: Any = left, right: Any = right, pairs: Any = pairs) -> float:
+                return left(pairs[idx, 0]) - right(pairs[idx, 1])
+
             low, high = bootstrap_ci(gap, len(pairs))
+            everything = np.arange(len(pairs))
+            lower_is_better = key == "graph_ged"
+            if low > 0 or high < 0:
+                reads = "code ahead" if (low > 0) != lower_is_better else "text ahead"
+            else:
+                reads = "not told apart"
             gaps.append({"task": task.name, "mode": mode, "metric": label, "n": len(pairs), "scale": scale,
-                         "code": gap.left, "text": gap.right, "gap": gap.left - gap.right,
-                         "ci_low": low, "ci_high": high, "lower_is_better": key == "graph_ged"})  # fmt: skip
+                         "code": left(pairs[:, 0]), "text": right(pairs[:, 1]), "gap": gap(everything),
+                         "ci_low": low, "ci_high": high, "lower_is_better": lower_is_better, "reads": reads})  # fmt: skip
     return gaps
-
-
-class _PairedGap:
-    """``left − right`` of one metric over a resample of paired rows, each side by the task's aggregate."""
-
-    def __init__(self, metric: Any, left: Any, right: Any, pairs: Sequence[tuple[int, int]], key: str) -> None:
-        self.metric, self.key = metric, key
-        self.sides = [(left, [p[0] for p in pairs]), (right, [p[1] for p in pairs])]
-        everything = list(range(len(pairs)))
-        self.row_mean = False
-        self.left, self.right = (self._score(ev, rows, everything) for ev, rows in self.sides)
-        # Where the aggregate is the mean of the rows' own values (ROUGE-L, GED; not corpus
-        # BLEU), a resample is scored by that mean, a thousand times faster.
-        self.row_mean = all(
-            all(isinstance(ev.rows[i].values.get(key), (int, float)) for i in rows)
-            and math.isclose(statistics.fmean(ev.rows[i].values[key] for i in rows), whole, abs_tol=1e-9)
-            for (ev, rows), whole in zip(self.sides, (self.left, self.right), strict=True)
-        )
-
-    def _score(self, ev: Any, rows: Sequence[int], idx: Iterable[int]) -> float:
-        picked = [rows[i] for i in idx]
-        if self.row_mean:
-            return statistics.fmean(ev.rows[i].values[self.key] for i in picked)
-        value = self.metric.aggregate([ev.rows[i] for i in picked], [ev.stats[i] for i in picked]).values.get(self.key)
-        return float("nan") if value is None else float(value)
-
-    def __call__(self, idx: Any) -> float:
-        (left, lrows), (right, rrows) = self.sides
-        return self._score(left, lrows, idx) - self._score(right, rrows, idx)
 
 
 def gaps_table(gaps: Sequence[dict[str, Any]]) -> str:
@@ -305,14 +294,9 @@ def gaps_table(gaps: Sequence[dict[str, Any]]) -> str:
     ]
     for g in gaps:
         s, d = g["scale"], 2 if g["lower_is_better"] else 1
-        if g["ci_low"] > 0 or g["ci_high"] < 0:
-            ahead = "code" if (g["ci_low"] > 0) != g["lower_is_better"] else "text"
-            reads = f"{ahead} ahead"
-        else:
-            reads = "not told apart"
         lines.append(
             f"| {g['task']} | {g['mode']} | {g['metric']} | {g['n']} | {g['code'] * s:.{d}f} | {g['text'] * s:.{d}f} | "
-            f"{g['gap'] * s:+.{d}f} ({g['ci_low'] * s:+.{d}f} to {g['ci_high'] * s:+.{d}f}) | {reads} |"
+            f"{g['gap'] * s:+.{d}f} ({g['ci_low'] * s:+.{d}f} to {g['ci_high'] * s:+.{d}f}) | {g['reads']} |"
         )
     return "\n".join(lines)
 

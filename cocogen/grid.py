@@ -63,6 +63,7 @@ __all__ = [
     "differing_rows",
     "paired_difference",
     "bootstrap_ci",
+    "row_statistic",
     "summary_metric",
     "MAX_CELLS",
     "N_RESAMPLES",
@@ -310,7 +311,7 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else x
 
 
-def _row_statistic(t: Task, ev: Evaluation, main: str) -> Callable[[np.ndarray], float]:
+def row_statistic(t: Task, ev: Evaluation, main: str) -> Callable[[np.ndarray], float]:
     """The main metric of a resample of ``ev``'s rows, by the task's own aggregate.
 
     Where the metric is the mean of the rows' own values (most are), the mean of the
@@ -426,7 +427,7 @@ class GridSummary:
 def _score_cell(t: Task, cell: Cell, path: Path, main: str, n_resamples: int, ids: list[str]) -> CellScore:
     ev = evaluate_file(path, ids=ids)  # the grid's rows only: a cell's file may hold more from a larger grid
     value = ev.score.values.get(main)
-    ci = bootstrap_ci(_row_statistic(t, ev, main), len(ev.rows), n_resamples=n_resamples)
+    ci = bootstrap_ci(row_statistic(t, ev, main), len(ev.rows), n_resamples=n_resamples)
     return CellScore(cell, str(path), ev.score.n, value, ev.score.parse_rate, ci, list(ev.rows))
 
 

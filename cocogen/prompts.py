@@ -96,8 +96,7 @@ class PromptSpec:
     examples); ``selection`` is ``fixed`` (the first ``k``), ``random`` (seeded with
     ``selection_seed``), ``knn`` (BM25 nearest to the query) or ``fixed+knn`` (the first
     ``k - 1``, then the nearest of the rest, so a local model keeps most of the prefix in its
-    KV cache); examples are dropped until
-    the prompt fits ``token_budget`` tokens (``None``: no budget).  The *sampling* seed is
+    KV cache); examples are dropped until the prompt fits ``token_budget`` tokens (``None``: no budget).  The *sampling* seed is
     not here: it is a generation parameter (:class:`~cocogen.backends.base.GenerationParams`).
 
     Examples
@@ -199,8 +198,9 @@ def select_examples(
 
     Examples closest to the query are placed *last*, nearest the query, as is usual for
     retrieved demonstrations; ``fixed+knn`` keeps the first ``k - 1`` in order (the same for
-    every query, so a local model's KV cache holds them) and adds the nearest of the others.  An example whose input is the query's own (a dataset row
-    used as the pool for itself) is never chosen: that would show the model its answer.
+    every query, so a local model's KV cache holds them) and adds the nearest of the others.
+    An example whose input is the query's own (a dataset row used as the pool for itself) is
+    never chosen: that would show the model its answer.
     """
     if method not in SELECTIONS:
         raise ConfigError(f"Unknown example selection {method!r}.", hint=f"Choose one of: {', '.join(SELECTIONS)}.")

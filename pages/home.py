@@ -87,8 +87,7 @@ def _gap_text(info: dict[str, object]) -> str | None:
             gap, low, high = (float(g[k]) * float(g["scale"]) for k in ("gap", "ci_low", "ci_high"))
         except (KeyError, TypeError, ValueError):
             continue
-        reads = "code ahead" if low > 0 else "text ahead" if high < 0 else "not told apart"
-        parts.append(f"{g['task']} {g['metric']} {gap:+.1f} ({low:+.1f} to {high:+.1f}: {reads})")
+        parts.append(f"{g['task']} {g['metric']} {gap:+.1f} ({low:+.1f} to {high:+.1f}: {g.get('reads', '?')})")
     if not parts:
         return None
     return (
